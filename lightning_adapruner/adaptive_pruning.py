@@ -514,6 +514,7 @@ class AdaptiveDatasetPruning(Callback):
         scores = torch.sigmoid(self._k * m_b)
         rho = (scores > 0.5).float().mean()
         first = F.first_occurrence(idx)
+        finite = torch.isfinite(loss)
         F.sparse_sgd_step_(
             self._logits,
             self._momentum,
@@ -522,13 +523,14 @@ class AdaptiveDatasetPruning(Callback):
             self.mask_lr,
             self.mask_momentum,
             self.mask_weight_decay,
+            active=finite[first],
         )
         self._lam = F.next_lambda(rho, r, self.lambda_gain)
         binarise = trainer.current_epoch == self._max_epochs - 1
         self._k = F.next_k(self._k, rho, r, self._k_delta, binarise, scores)
         self._steps += 1
         self._steps_below += (rho < r).long()
-        self._nonfinite += (~torch.isfinite(loss)).sum()
+        self._nonfinite += (~finite).sum()
 
     @staticmethod
     def _gather(trainer: pl.Trainer, idx: Tensor, loss: Tensor) -> tuple[Tensor, Tensor]:

@@ -150,18 +150,24 @@ def sparse_sgd_step_(
     lr: float,
     momentum: float,
     weight_decay: float,
+    active: Tensor | None = None,
 ) -> None:
     """SGD with momentum and weight decay (``torch.optim.SGD`` semantics) on the rows ``indices``.
 
     Rows not in ``indices`` are untouched ("lazy" update): a pruned sample's logit stays where
     it was, and one step costs O(batch), not O(N). ``indices`` must hold no duplicates (see
-    :func:`first_occurrence`).
+    :func:`first_occurrence`). Rows where ``active`` is False are left exactly as they were
+    (no weight decay, no momentum), without a host sync.
     """
     m = logits[indices]
-    d = grad + weight_decay * m
-    buf = momentum_buf[indices].mul_(momentum).add_(d)
+    old_buf = momentum_buf[indices]
+    buf = old_buf * momentum + grad + weight_decay * m
+    new_m = m - lr * buf
+    if active is not None:
+        buf = torch.where(active, buf, old_buf)
+        new_m = torch.where(active, new_m, m)
     momentum_buf[indices] = buf
-    logits[indices] = m - lr * buf
+    logits[indices] = new_m
 
 
 def next_lambda(hard_keep_share: Tensor, keep_fraction: float, gain: float = 50.0) -> Tensor:

@@ -125,3 +125,12 @@ def test_batch_arithmetic():
     assert F.limit_batches(10, 4) == 4 and F.limit_batches(10, 0.5) == 5 and F.limit_batches(10, 1.0) == 10
     assert F.stepping_batches([10, 7], accumulate_grad_batches=3) == 4 + 3
     assert F.stepping_batches([10, 7], accumulate_grad_batches=1, max_steps=12) == 12
+
+
+def test_sparse_sgd_inactive_rows_keep_logit_and_momentum():
+    logits, buf = torch.ones(4), torch.full((4,), 0.5)
+    F.sparse_sgd_step_(
+        logits, buf, torch.tensor([0, 1]), torch.ones(2), 0.1, 0.9, 0.1, active=torch.tensor([True, False])
+    )
+    assert logits[1] == 1.0 and buf[1] == 0.5
+    assert logits[0] != 1.0 and buf[0] != 0.5
