@@ -39,6 +39,10 @@ class TinyModel(PruningPerformanceController, L.LightningModule):
         self.seen.setdefault(self.current_epoch, []).append(idx.detach().cpu())
         return self.pruning_loss(loss, idx)
 
+    def validation_step(self, batch, batch_idx):
+        loss, _ = self.per_sample_loss(batch)
+        self.log("val/loss", loss.mean())
+
     def configure_optimizers(self):
         opt = torch.optim.SGD(self.parameters(), lr=self.lr)
         if self.scheduler == "none":
@@ -63,3 +67,29 @@ def trainer(**kwargs) -> L.Trainer:
 
 def loader(ds, batch_size: int = 32, shuffle: bool = True) -> DataLoader:
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle)
+
+
+class DumpPruningState(L.Callback):
+    """Writes what this rank saw and held to ``<dirpath>/rank<r>.pt`` at the end of fit."""
+
+    def __init__(self, dirpath) -> None:
+        self.dirpath = dirpath
+        self.kept: dict[int, torch.Tensor] = {}
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        sampler = pl_module.adaptive_pruning._sampler
+        if sampler is not None:
+            self.kept[trainer.current_epoch] = sampler.indices.long().clone()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        adp = pl_module.adaptive_pruning
+        torch.save(
+            {
+                "seen": {e: torch.cat(v) for e, v in pl_module.seen.items()},
+                "kept": self.kept,
+                "logits": adp._logits.cpu(),
+                "final": adp.kept_indices.cpu(),
+                "forwarded": adp._samples_forwarded,
+            },
+            f"{self.dirpath}/rank{trainer.global_rank}.pt",
+        )
