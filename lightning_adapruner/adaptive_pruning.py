@@ -284,9 +284,8 @@ class AdaptiveDatasetPruning(Callback):
         n = self._require_num_samples()
         epoch = trainer.current_epoch
         k = F.num_kept(n, self.keep_fraction)
-        self.kept_indices = F.select_kept(
-            self._logits, k, F.tie_break_generator(self.seed, epoch), self._labels, self.class_floor
-        )
+        candidates = self._sampler.indices.long() if self._sampler is not None else torch.arange(n)
+        self.kept_indices = self._select(candidates, k, epoch)
         if self.export_dir is False or not trainer.is_global_zero:
             return
         base = self.export_dir if isinstance(self.export_dir, (str, Path)) else trainer.log_dir
@@ -471,15 +470,25 @@ class AdaptiveDatasetPruning(Callback):
         n = self.num_samples
         keep = self.keep_share(epoch)
         if self.mode == "sampler":
-            k = F.num_kept(n, keep)
-            kept = F.select_kept(
-                self._logits, k, F.tie_break_generator(self.seed, epoch), self._labels, self.class_floor
-            )
             sampler = self._get_sampler()
+            kept = self._select(sampler.indices.long(), F.num_kept(n, keep), epoch)
             sampler.set_indices(kept.to(sampler.indices.dtype))
             self._warn_empty_classes(kept, epoch)
         self._plan_epoch = epoch
         self._check_indices = True
+
+    def _select(self, candidates: Tensor, k: int, epoch: int) -> Tensor:
+        """Top-``k`` of ``candidates`` by logit (seeded ties, per-class floor), as sorted dataset indices.
+
+        Selection is nested: a sample pruned once is not a candidate again. Its logit froze when it
+        stopped being forwarded while the kept samples' logits kept moving, so the two are not
+        comparable; re-admitting by raw logit made the kept set churn.
+        """
+        labels = None if self._labels is None else self._labels[candidates]
+        local = F.select_kept(
+            self._logits[candidates], k, F.tie_break_generator(self.seed, epoch), labels, self.class_floor
+        )
+        return candidates[local]
 
     def _finish_epoch(self) -> None:
         """Epoch-end k back-off and counters; runs lazily when the next epoch is planned so a

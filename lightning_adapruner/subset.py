@@ -24,9 +24,7 @@ def _json_path(path: str | Path) -> Path:
     return path if path.suffix == ".json" else path.with_suffix(".json")
 
 
-def write_pruned_subset(
-    path: str | Path, kept_indices: Tensor, logits: Tensor, metadata: dict[str, Any]
-) -> Path:
+def write_pruned_subset(path: str | Path, kept_indices: Tensor, logits: Tensor, metadata: dict[str, Any]) -> Path:
     """Write the subset and return the JSON path. ``path`` is a directory or a file prefix."""
     json_path = _json_path(path)
     json_path.parent.mkdir(parents=True, exist_ok=True)
