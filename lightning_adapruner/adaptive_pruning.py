@@ -71,6 +71,9 @@ class AdaptiveDatasetPruning(Callback):
             ``None`` uses half of the epochs after warm-up (at least one).
         schedule: shape of the step-down: ``"linear"``, ``"cosine"``, ``"exponential"`` or ``"step"``.
         class_floor: with known labels, every class keeps at least this many samples.
+        revisit_share: sampler mode: share of each epoch's budget given to pruned samples drawn at
+            random (re-drawn every epoch) so their scores can recover; they compete with the kept
+            samples at the next cut. 0 by default (see the README for the experiment).
         seed: seeds tie-breaks and the sampler's shuffle; the same on every rank.
         k_start, k_end: range of the inverse temperature ``k`` over the planned steps.
         lambda_init, lambda_gain: initial ratio weight and the controller's gain.
@@ -98,6 +101,7 @@ class AdaptiveDatasetPruning(Callback):
         prune_epochs: int | None = None,
         schedule: F.ScheduleShape = "linear",
         class_floor: int = 0,
+        revisit_share: float = 0.0,
         seed: int = 0,
         k_start: float = 0.1,
         k_end: float = 5.0,
@@ -121,6 +125,8 @@ class AdaptiveDatasetPruning(Callback):
         for name, value in (("warmup_epochs", warmup_epochs), ("class_floor", class_floor)):
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+        if not 0.0 <= revisit_share < 1.0:
+            raise ValueError(f"revisit_share must be in [0, 1), got {revisit_share!r}")
         if prune_epochs is not None and (not isinstance(prune_epochs, int) or prune_epochs < 1):
             raise ValueError(f"prune_epochs must be an int >= 1 or None, got {prune_epochs!r}")
         if not 0 < k_start <= k_end:
@@ -136,6 +142,7 @@ class AdaptiveDatasetPruning(Callback):
         self.prune_epochs = prune_epochs
         self.schedule: F.ScheduleShape = schedule
         self.class_floor = class_floor
+        self.revisit_share = float(revisit_share)
         self.seed = seed
         self.k_start, self.k_end = float(k_start), float(k_end)
         self.lambda_init, self.lambda_gain = float(lambda_init), float(lambda_gain)
@@ -471,9 +478,14 @@ class AdaptiveDatasetPruning(Callback):
         keep = self.keep_share(epoch)
         if self.mode == "sampler":
             sampler = self._get_sampler()
-            kept = self._select(sampler.indices.long(), F.num_kept(n, keep), epoch)
-            sampler.set_indices(kept.to(sampler.indices.dtype))
+            budget = F.num_kept(n, keep)
+            revisits = F.num_kept(budget, self.revisit_share) if budget < n else 0
+            kept = self._select(sampler.indices.long(), budget - revisits, epoch)
             self._warn_empty_classes(kept, epoch)
+            if revisits:
+                drawn = F.draw_revisits(n, kept, revisits, F.tie_break_generator(self.seed + 1, epoch))
+                kept = torch.sort(torch.cat([kept, drawn])).values
+            sampler.set_indices(kept.to(sampler.indices.dtype))
         self._plan_epoch = epoch
         self._check_indices = True
 

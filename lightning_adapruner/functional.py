@@ -117,6 +117,15 @@ def select_kept(
     return torch.sort(torch.cat([order[floored], rest])).values
 
 
+def draw_revisits(num_samples: int, kept: Tensor, count: int, generator: torch.Generator) -> Tensor:
+    """``count`` indices drawn uniformly from the samples *not* in ``kept`` (sorted, int64)."""
+    pruned = torch.ones(num_samples, dtype=torch.bool)
+    pruned[kept.long()] = False
+    pool = pruned.nonzero().flatten()
+    count = min(count, pool.numel())
+    return torch.sort(pool[torch.randperm(pool.numel(), generator=generator)[:count]]).values
+
+
 def mask_gradient(logits_b: Tensor, loss_b: Tensor, k: Tensor, lam: Tensor, keep_fraction: float) -> Tensor:
     """Closed-form gradient of the AdaPruner objective with respect to the batch's logits.
 

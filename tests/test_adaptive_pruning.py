@@ -305,3 +305,13 @@ def test_resume_with_checkpoint_for_another_dataset_size(tmp_path):
     t2 = trainer(max_epochs=3, callbacks=[AdaptiveDatasetPruning(0.2, export_dir=False)])
     with pytest.raises(ValueError, match="training set of 100 samples, but this training set has 120"):
         t2.fit(TinyModel(), loader(random_dataset(120)), ckpt_path=tmp_path / "a.ckpt")
+
+
+def test_revisit_share_spends_part_of_the_exact_budget_on_pruned_samples():
+    adp, rec, *_ = fit(400, epochs=4, prune_ratio=0.5, warmup_epochs=1, prune_epochs=1, revisit_share=0.1)
+    assert [rec.kept[e].numel() for e in range(4)] == [400, 200, 200, 200]  # budget stays exact
+    # epoch 2's forwarded set holds samples that epoch 1 did not forward: the re-drawn revisits
+    assert not set(rec.kept[2].tolist()) <= set(rec.kept[1].tolist())
+    assert adp.kept_indices.numel() == 200
+    with pytest.raises(ValueError, match="revisit_share"):
+        AdaptiveDatasetPruning(0.3, revisit_share=1.0)

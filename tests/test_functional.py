@@ -134,3 +134,11 @@ def test_sparse_sgd_inactive_rows_keep_logit_and_momentum():
     )
     assert logits[1] == 1.0 and buf[1] == 0.5
     assert logits[0] != 1.0 and buf[0] != 0.5
+
+
+def test_draw_revisits_comes_only_from_pruned_samples_and_is_seeded():
+    kept = torch.arange(0, 100, 2)
+    a = F.draw_revisits(100, kept, 10, F.tie_break_generator(0, 1))
+    assert a.numel() == 10 and bool((a % 2 == 1).all()) and a.unique().numel() == 10
+    assert torch.equal(a, F.draw_revisits(100, kept, 10, F.tie_break_generator(0, 1)))
+    assert F.draw_revisits(100, kept, 80, F.tie_break_generator(0, 1)).numel() == 50

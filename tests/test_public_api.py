@@ -1,0 +1,15 @@
+import lightning_adapruner
+
+
+def test_public_names_are_pinned():
+    # removing or adding a public name is a deliberate act: update this list with it
+    assert sorted(lightning_adapruner.__all__) == [
+        "AdaptiveDatasetPruning",
+        "IndexedDataset",
+        "IndexedSample",
+        "PruningPerformanceController",
+        "PruningSampler",
+        "load_pruned_subset",
+    ]
+    for name in lightning_adapruner.__all__:
+        assert getattr(lightning_adapruner, name) is not None
