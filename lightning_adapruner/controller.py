@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from lightning_adapruner.adaptive_pruning import AdaptiveDatasetPruning
+    from lightning_adapruner.sample_pruning import SamplePruning
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class PruningPerformanceController:
                 return self.pruning_loss(per_sample, idx)
     """
 
-    _adaptive_pruning: AdaptiveDatasetPruning | None = None
+    _adaptive_pruning: SamplePruning | None = None
 
     def pruning_loss(self, per_sample_loss: Tensor, indices: Tensor) -> Tensor:
         """The network's loss for this batch; records the pairs for the mask update.
@@ -50,8 +50,8 @@ class PruningPerformanceController:
         return adp._controller_loss(per_sample_loss, indices)
 
     @property
-    def adaptive_pruning(self) -> AdaptiveDatasetPruning | None:
-        """The :class:`AdaptiveDatasetPruning` callback driving this module, if any."""
+    def adaptive_pruning(self) -> SamplePruning | None:
+        """The pruning callback (:class:`AdaptiveDatasetPruning` or a baseline) driving this module, if any."""
         return self._adaptive_pruning
 
     @property
