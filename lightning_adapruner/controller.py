@@ -35,19 +35,27 @@ class PruningPerformanceController:
 
     _adaptive_pruning: SamplePruning | None = None
 
-    def pruning_loss(self, per_sample_loss: Tensor, indices: Tensor) -> Tensor:
+    def pruning_loss(
+        self,
+        per_sample_loss: Tensor,
+        indices: Tensor,
+        outputs: Tensor | None = None,
+        targets: Tensor | None = None,
+    ) -> Tensor:
         """The network's loss for this batch; records the pairs for the mask update.
 
         Args:
             per_sample_loss: shape ``[B]``, one non-negative loss per sample (keep the graph).
             indices: shape ``[B]``, the samples' *dataset* indices (``batch.index`` of an
                 :class:`~lightning_adapruner.IndexedDataset` batch), not positions in the batch.
+            outputs: optional class logits ``[B, C]``; only the EL2N and forgetting baselines use them.
+            targets: optional class labels ``[B]``, with ``outputs``.
         """
         adp = self._adaptive_pruning
         trainer = getattr(self, "_trainer", None)
         if adp is None or trainer is None or not trainer.training:
             return per_sample_loss.mean()
-        return adp._controller_loss(per_sample_loss, indices)
+        return adp._controller_loss(per_sample_loss, indices, outputs, targets)
 
     @property
     def adaptive_pruning(self) -> SamplePruning | None:

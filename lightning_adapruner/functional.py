@@ -238,3 +238,71 @@ def stepping_batches(batches: Sequence[int], accumulate_grad_batches: int, max_s
     """
     total = sum(math.ceil(b / accumulate_grad_batches) for b in batches)
     return min(total, max_steps) if max_steps != -1 else total
+
+
+# --------------------------------------------------------------------------- baselines
+def el2n_scores(outputs: Tensor, targets: Tensor) -> Tensor:
+    """EL2N (Paul et al. 2021): ``||softmax(outputs) - onehot(targets)||_2`` per sample."""
+    probs = torch.softmax(outputs.detach().float(), dim=-1)
+    onehot = torch.nn.functional.one_hot(targets.long(), probs.shape[-1]).to(probs.dtype)
+    return (probs - onehot).norm(dim=-1)
+
+
+def forgetting_update(prev_correct: Tensor, forgets: Tensor, correct: Tensor) -> tuple[Tensor, Tensor]:
+    """Toneva et al. 2019: a forgetting event is a presentation misclassified after a correct one.
+
+    ``prev_correct`` is ``-1`` (never seen), ``0`` or ``1`` per sample; returns the new
+    ``(prev_correct, forgets)`` for the given samples.
+    """
+    now = correct.to(prev_correct.dtype)
+    forgotten = (prev_correct == 1) & (now == 0)
+    return now, forgets + forgotten.to(forgets.dtype)
+
+
+def forgetting_scores(forgets: Tensor, ever_correct: Tensor) -> Tensor:
+    """Keep-priority from forgetting counts: never-learned samples first (``+inf``), then the most
+    forgotten; the never-forgotten come last and are dropped first."""
+    scores = forgets.float()
+    return torch.where(ever_correct, scores, torch.full_like(scores, float("inf")))
+
+
+def infobatch_keep_share_at(
+    epoch: int,
+    prune_ratio: float,
+    warmup_epochs: int,
+    prune_epochs: int,
+    shape: ScheduleShape,
+    max_epochs: int,
+    anneal: float,
+) -> float:
+    """InfoBatch's keep share in ``epoch``: full data for ``warmup_epochs`` and for the last
+    ``ceil(anneal * max_epochs)`` epochs, a constant share ``q`` in between, with ``q`` chosen so the
+    whole run forwards as many samples as the standard schedule (:func:`keep_share_at`) at the same
+    ``prune_ratio`` (clipped to ``[0, 1]``)."""
+    annealed = min(math.ceil(anneal * max_epochs), max(max_epochs - warmup_epochs, 0))
+    pruned_epochs = max_epochs - warmup_epochs - annealed
+    if epoch < warmup_epochs or epoch >= max_epochs - annealed or pruned_epochs <= 0:
+        return 1.0
+    target = sum(keep_share_at(e, prune_ratio, warmup_epochs, prune_epochs, shape) for e in range(max_epochs))
+    return min(1.0, max(0.0, (target - warmup_epochs - annealed) / pruned_epochs))
+
+
+def infobatch_plan(losses: Tensor, budget: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """InfoBatch (Qin et al. 2024): drop ``N - budget`` samples drawn at random among those whose last
+    loss is below the mean (never more than all of them).
+
+    Returns the kept indices (sorted) and per-sample loss weights: ``1 / (1 - share)`` for the kept
+    below-mean samples, where ``share`` is the fraction of below-mean samples dropped; 1 elsewhere.
+    """
+    n = losses.numel()
+    finite = torch.isfinite(losses)
+    mean = losses[finite].mean() if bool(finite.any()) else torch.tensor(0.0)
+    below = (losses < mean) & finite
+    candidates = below.nonzero().flatten()
+    drop = min(max(n - budget, 0), candidates.numel())
+    keep = torch.ones(n, dtype=torch.bool)
+    keep[candidates[torch.randperm(candidates.numel(), generator=generator)[:drop]]] = False
+    weights = torch.ones(n)
+    if 0 < drop < candidates.numel():
+        weights[below & keep] = 1.0 / (1.0 - drop / candidates.numel())
+    return keep.nonzero().flatten(), weights

@@ -35,9 +35,10 @@ class TinyModel(PruningPerformanceController, L.LightningModule):
         return F.cross_entropy(self(x), y, reduction="none"), idx
 
     def training_step(self, batch, batch_idx):
-        loss, idx = self.per_sample_loss(batch)
+        idx, (x, y) = batch
+        logits = self(x)
         self.seen.setdefault(self.current_epoch, []).append(idx.detach().cpu())
-        return self.pruning_loss(loss, idx)
+        return self.pruning_loss(F.cross_entropy(logits, y, reduction="none"), idx, outputs=logits, targets=y)
 
     def validation_step(self, batch, batch_idx):
         loss, _ = self.per_sample_loss(batch)
@@ -87,7 +88,7 @@ class DumpPruningState(L.Callback):
             {
                 "seen": {e: torch.cat(v) for e, v in pl_module.seen.items()},
                 "kept": self.kept,
-                "logits": adp._logits.cpu(),
+                "logits": adp._export_scores().cpu(),
                 "final": adp.kept_indices.cpu(),
                 "forwarded": adp._samples_forwarded,
             },

@@ -185,10 +185,10 @@ def test_fit_onecycle(monkeypatch):
     seen: list[torch.Tensor] = []
     pruning_loss = model.pruning_loss
 
-    def spy(per_sample_loss, indices):
+    def spy(per_sample_loss, indices, **kwargs):
         assert per_sample_loss.shape == indices.shape and per_sample_loss.requires_grad
         seen.append(indices.clone())
-        return pruning_loss(per_sample_loss, indices)
+        return pruning_loss(per_sample_loss, indices, **kwargs)
 
     monkeypatch.setattr(model, "pruning_loss", spy)
     before = dataset_loss(model, train)

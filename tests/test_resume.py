@@ -7,6 +7,13 @@ from helpers import TinyModel, loader, random_dataset, trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lightning_adapruner import AdaptiveDatasetPruning
+from lightning_adapruner.baselines import ForgettingPruning, InfoBatchPruning
+
+METHODS = {
+    "adapruner": lambda: AdaptiveDatasetPruning(0.4, warmup_epochs=1, prune_epochs=3, export_dir=False, seed=7),
+    "forgetting": lambda: ForgettingPruning(0.4, warmup_epochs=1, prune_epochs=3, export_dir=False, seed=7),
+    "infobatch": lambda: InfoBatchPruning(0.4, warmup_epochs=1, prune_epochs=3, export_dir=False, seed=7),
+}
 
 
 class StopAfter(L.Callback):
@@ -26,11 +33,11 @@ class KeptRecorder(L.Callback):
         self.kept[trainer.current_epoch] = pl_module.adaptive_pruning._sampler.indices.long().clone()
 
 
-def run(tmp_path, with_val, callbacks=(), ckpt_path=None, epochs=6):
+def run(tmp_path, with_val, callbacks=(), ckpt_path=None, epochs=6, method="adapruner"):
     L.seed_everything(0)
     ds = random_dataset(300)
     rec = KeptRecorder()
-    adp = AdaptiveDatasetPruning(0.4, warmup_epochs=1, prune_epochs=3, export_dir=False, seed=7)
+    adp = METHODS[method]()
     t = trainer(
         max_epochs=epochs, callbacks=[adp, rec, *callbacks], enable_checkpointing=True, default_root_dir=tmp_path
     )
@@ -41,18 +48,22 @@ def run(tmp_path, with_val, callbacks=(), ckpt_path=None, epochs=6):
 
 
 @pytest.mark.parametrize("with_val", [False, True], ids=["ckpt-on-train-epoch-end", "ckpt-on-validation-end"])
-def test_resume_matches_uninterrupted_run(tmp_path, with_val):
-    full_adp, full_rec = run(tmp_path / "full", with_val)
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_resume_matches_uninterrupted_run(tmp_path, with_val, method):
+    full_adp, full_rec = run(tmp_path / "full", with_val, method=method)
 
     ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="{epoch}", save_top_k=-1, every_n_epochs=1)
-    run(tmp_path / "part", with_val, callbacks=[StopAfter(2), ckpt])
-    resumed_adp, resumed_rec = run(tmp_path / "resumed", with_val, ckpt_path=tmp_path / "ckpt" / "epoch=2.ckpt")
+    run(tmp_path / "part", with_val, callbacks=[StopAfter(2), ckpt], method=method)
+    resumed_adp, resumed_rec = run(
+        tmp_path / "resumed", with_val, ckpt_path=tmp_path / "ckpt" / "epoch=2.ckpt", method=method
+    )
 
     assert sorted(resumed_rec.kept) == [3, 4, 5]
     for e in (3, 4, 5):
         assert torch.equal(resumed_rec.kept[e], full_rec.kept[e]), f"kept set of epoch {e} differs"
-    assert torch.equal(resumed_adp._logits, full_adp._logits)
-    assert torch.equal(resumed_adp._momentum, full_adp._momentum)
-    assert float(resumed_adp._k) == float(full_adp._k)
+    assert torch.equal(resumed_adp._export_scores(), full_adp._export_scores())
     assert resumed_adp._samples_forwarded == full_adp._samples_forwarded
     assert torch.equal(resumed_adp.kept_indices, full_adp.kept_indices)
+    if method == "adapruner":
+        assert torch.equal(resumed_adp._momentum, full_adp._momentum)
+        assert float(resumed_adp._k) == float(full_adp._k)

@@ -86,7 +86,7 @@ class ImageClassifier(PruningPerformanceController, LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         idx, (x, y) = batch
         logits, per_sample = self._per_sample_loss(x, y)
-        loss = self.pruning_loss(per_sample, idx)
+        loss = self.pruning_loss(per_sample, idx, outputs=logits, targets=y)
         self.train_acc(logits, y)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=len(y))
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))
