@@ -194,8 +194,9 @@ class InfoBatchPruning(SamplePruning):
     up-weights the kept below-mean samples by ``1 / (1 - share)``; the first ``warmup_epochs`` and
     the last ``ceil(anneal * max_epochs)`` epochs use full data. The keep share of the pruned
     epochs is set so that the whole run forwards as many samples as the other methods at the
-    same ``prune_ratio`` (:func:`~lightning_adapruner.functional.infobatch_keep_share`); since only
-    below-mean samples can be dropped, the realised share can be higher — it is logged.
+    same ``prune_ratio`` (:func:`~lightning_adapruner.functional.infobatch_keep_share_at`). When fewer
+    samples lie below the mean than the cut needs, the lowest-loss samples above it go too, so every
+    epoch forwards exactly its budget (:func:`~lightning_adapruner.functional.infobatch_plan`).
 
     Args:
         prune_ratio: the share of samples the *standard* schedule would have removed at its end;

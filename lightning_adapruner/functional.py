@@ -289,7 +289,12 @@ def infobatch_keep_share_at(
 
 def infobatch_plan(losses: Tensor, budget: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """InfoBatch (Qin et al. 2024): drop ``N - budget`` samples drawn at random among those whose last
-    loss is below the mean (never more than all of them).
+    loss is below the mean, and up-weight the kept below-mean samples.
+
+    When fewer samples lie below the mean than must go (high prune ratios), all of them are dropped
+    and the rest of the cut takes the lowest-loss samples above the mean, so the epoch forwards
+    exactly ``budget`` samples like every other method (InfoBatch itself would forward more, which
+    also breaks step-based LR schedules sized in advance).
 
     Returns the kept indices (sorted) and per-sample loss weights: ``1 / (1 - share)`` for the kept
     below-mean samples, where ``share`` is the fraction of below-mean samples dropped; 1 elsewhere.
@@ -299,9 +304,13 @@ def infobatch_plan(losses: Tensor, budget: int, generator: torch.Generator) -> t
     mean = losses[finite].mean() if bool(finite.any()) else torch.tensor(0.0)
     below = (losses < mean) & finite
     candidates = below.nonzero().flatten()
-    drop = min(max(n - budget, 0), candidates.numel())
+    to_drop = max(n - budget, 0)
+    drop = min(to_drop, candidates.numel())
     keep = torch.ones(n, dtype=torch.bool)
     keep[candidates[torch.randperm(candidates.numel(), generator=generator)[:drop]]] = False
+    if to_drop > drop and bool(finite.any()):  # not enough below the mean: lowest losses above it go next
+        above = (~below & finite).nonzero().flatten()
+        keep[above[torch.argsort(losses[above], stable=True)[: to_drop - drop]]] = False
     weights = torch.ones(n)
     if 0 < drop < candidates.numel():
         weights[below & keep] = 1.0 / (1.0 - drop / candidates.numel())

@@ -478,7 +478,12 @@ class SamplePruning(Callback):
         self._check_consistency(trainer)
         if not self.forward_all:
             sampler = self._get_sampler()
-            kept = self._plan(self._candidates(), F.num_kept(self.num_samples, self.keep_share(epoch)), epoch)
+            budget = F.num_kept(self.num_samples, self.keep_share(epoch))
+            kept = self._plan(self._candidates(), budget, epoch)
+            if kept.numel() != budget:  # LR schedules are sized from the budgets: they must hold exactly
+                raise RuntimeError(
+                    f"{type(self).__name__} planned {kept.numel()} samples for epoch {epoch}, not {budget}"
+                )
             sampler.set_indices(kept.to(sampler.indices.dtype))
         self._plan_epoch = epoch
         self._check_indices = True

@@ -53,8 +53,9 @@ def test_infobatch_plan_drops_only_below_mean_and_reweights_the_rest():
     assert all(losses[i] < losses.mean() for i in dropped)
     for i in kept.tolist():
         assert weights[i] == pytest.approx(2.0 if i < 4 else 1.0)  # 2 of 4 below-mean dropped -> 1/(1-0.5)
-    kept, _ = F.infobatch_plan(losses, budget=1, generator=F.tie_break_generator(0, 0))
-    assert kept.tolist() == [4, 5, 6, 7]  # never drops above-mean samples
+    kept, weights = F.infobatch_plan(losses, budget=2, generator=F.tie_break_generator(0, 0))
+    assert kept.tolist() == [6, 7]  # all below-mean dropped, then the lowest losses above the mean
+    assert torch.all(weights == 1)
     kept, weights = F.infobatch_plan(torch.full((5,), float("nan")), 3, F.tie_break_generator(0, 0))
     assert kept.numel() == 5 and torch.all(weights == 1)
 
@@ -141,9 +142,10 @@ def test_infobatch_forwards_the_static_schedule_total_and_drops_only_below_mean(
     for e in range(1, 8):
         losses = rec.scores[e]
         dropped = sorted(set(range(300)) - set(rec.kept[e].tolist()))
-        assert rec.kept[e].numel() >= budgets[e]  # more only when too few losses are below the mean
-        assert bool((losses[dropped] < losses.mean()).all())
-        assert rec.kept[e].numel() == max(budgets[e], 300 - int((losses < losses.mean()).sum()))
+        assert rec.kept[e].numel() == budgets[e]  # exactly the budget, like every other method
+        below = losses < losses.mean()
+        # below-mean samples go first; an above-mean one only once every below-mean one is gone
+        assert bool(below[dropped].all()) or int(below.sum()) == int(below[dropped].sum())
     forwarded = sum(torch.cat(model.seen[e]).numel() for e in range(10))
     assert forwarded == cb._samples_forwarded == sum(rec.kept[e].numel() for e in range(10))
 
