@@ -164,17 +164,21 @@ class AdaptiveDatasetPruning(SamplePruning):
         grad = F.mask_gradient(m_b, loss, self._k, self._lam, r)
         scores = torch.sigmoid(self._k * m_b)
         rho = (scores > 0.5).float().mean()
-        first = F.first_occurrence(idx)
         finite = torch.isfinite(loss)
+        if trainer.world_size > 1:
+            # shards topped up to equal length repeat a few samples; a duplicate index would make the
+            # row write order-dependent (and ranks could drift apart on GPU), so keep its first occurrence
+            first = F.first_occurrence(idx)
+            idx, grad, finite = idx[first], grad[first], finite[first]
         F.sparse_sgd_step_(
             self._logits,
             self._momentum,
-            idx[first],
-            grad[first],
+            idx,
+            grad,
             self.mask_lr,
             self.mask_momentum,
             self.mask_weight_decay,
-            active=finite[first],
+            active=finite,
         )
         self._lam = F.next_lambda(rho, r, self.lambda_gain)
         binarise = trainer.current_epoch == self._max_epochs - 1

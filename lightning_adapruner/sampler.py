@@ -63,7 +63,9 @@ class PruningSampler(DistributedSampler):
 
     def set_indices(self, indices: Sequence[int] | Tensor) -> None:
         """Replace the kept set; takes effect at the next ``iter()``."""
-        idx = torch.as_tensor(indices, dtype=torch.long).flatten().cpu()
+        idx = torch.as_tensor(indices).flatten().cpu()
+        if idx.dtype not in (torch.int32, torch.int64):  # int32 halves the memory of large kept sets
+            idx = idx.long()
         self.indices = idx
 
     @property

@@ -63,3 +63,11 @@ def test_set_indices_changes_length():
 def test_bad_rank():
     with pytest.raises(ValueError, match="rank"):
         PruningSampler(range(4), num_replicas=2, rank=2)
+
+
+def test_int32_indices_stay_int32():
+    s = PruningSampler(torch.arange(10, dtype=torch.int32))
+    s.set_indices(torch.arange(5, dtype=torch.int32))
+    assert s.indices.dtype == torch.int32 and sorted(s) == [0, 1, 2, 3, 4]
+    s.set_indices([1, 2])
+    assert s.indices.dtype == torch.int64
