@@ -151,23 +151,6 @@ class CIFAR10DataModule(_CIFARDataModule):
     std = (0.2470, 0.2435, 0.2616)
     num_classes = 10
 
-    def __init__(
-        self,
-        data_dir: str = "data",
-        batch_size: int = 128,
-        num_workers: int = 0,
-        val_fraction: float = 0.1,
-        label_noise: float = 0.0,
-        seed: int = 0,
-        pin_memory: bool = False,
-        augment: bool = True,
-        cutout: int = 0,
-        download: bool = True,
-    ) -> None:
-        super().__init__(
-            data_dir, batch_size, num_workers, val_fraction, label_noise, seed, pin_memory, augment, cutout, download
-        )
-
 
 class CIFAR100DataModule(_CIFARDataModule):
     """CIFAR-100 (50 000 train / 10 000 test 32x32 colour images, 100 fine classes) as indexed loaders.
@@ -204,20 +187,3 @@ class CIFAR100DataModule(_CIFARDataModule):
     mean = (0.5071, 0.4865, 0.4409)
     std = (0.2673, 0.2564, 0.2762)
     num_classes = 100
-
-    def __init__(
-        self,
-        data_dir: str = "data",
-        batch_size: int = 128,
-        num_workers: int = 0,
-        val_fraction: float = 0.1,
-        label_noise: float = 0.0,
-        seed: int = 0,
-        pin_memory: bool = False,
-        augment: bool = True,
-        cutout: int = 0,
-        download: bool = True,
-    ) -> None:
-        super().__init__(
-            data_dir, batch_size, num_workers, val_fraction, label_noise, seed, pin_memory, augment, cutout, download
-        )
