@@ -45,29 +45,3 @@ class MNISTDataModule(IdxDataModule):
     mean = (0.1307,)
     std = (0.3081,)
     hflip = False
-
-    def __init__(
-        self,
-        data_dir: str = "data",
-        batch_size: int = 128,
-        num_workers: int = 0,
-        val_fraction: float = 0.1,
-        label_noise: float = 0.0,
-        seed: int = 0,
-        pin_memory: bool = False,
-        augment: bool = False,
-        download: bool = True,
-        system_dir: str | None = None,
-    ) -> None:
-        super().__init__(
-            data_dir,
-            batch_size,
-            num_workers,
-            val_fraction,
-            label_noise,
-            seed,
-            pin_memory,
-            augment,
-            download,
-            system_dir,
-        )
