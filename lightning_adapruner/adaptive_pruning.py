@@ -161,10 +161,10 @@ class AdaptiveDatasetPruning(SamplePruning):
         """One mask update from the gathered batch: T1+T2+T3 gradient, lazy SGD, lambda and k controllers."""
         r = self.keep_fraction
         m_b = self._logits[idx]
-        grad = F.mask_gradient(m_b, loss, self._k, self._lam, r)
         scores = torch.sigmoid(self._k * m_b)
-        rho = (scores > 0.5).float().mean()
         finite = torch.isfinite(loss)
+        grad = F.mask_gradient(m_b, loss, self._k, self._lam, r, scores=scores, finite=finite)
+        rho = (scores > 0.5).float().mean()
         if trainer.world_size > 1:
             # shards topped up to equal length repeat a few samples; a duplicate index would make the
             # row write order-dependent (and ranks could drift apart on GPU), so keep its first occurrence

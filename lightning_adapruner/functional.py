@@ -126,16 +126,26 @@ def draw_revisits(num_samples: int, kept: Tensor, count: int, generator: torch.G
     return torch.sort(pool[torch.randperm(pool.numel(), generator=generator)[:count]]).values
 
 
-def mask_gradient(logits_b: Tensor, loss_b: Tensor, k: Tensor, lam: Tensor, keep_fraction: float) -> Tensor:
+def mask_gradient(
+    logits_b: Tensor,
+    loss_b: Tensor,
+    k: Tensor,
+    lam: Tensor,
+    keep_fraction: float,
+    scores: Tensor | None = None,
+    finite: Tensor | None = None,
+) -> Tensor:
     """Closed-form gradient of the AdaPruner objective with respect to the batch's logits.
 
     ``L = mean(s*l) + mean(s*(-log(sg(l)+eps))) + lam*(mean(s) - r)**2`` with ``s = sigmoid(k*m)``
     gives ``dL/dm_i = k*s_i*(1-s_i)/B * (l_i - log(l_i+eps) + 2*lam*(mean(s) - r))``.
     Entries whose loss is not finite get a zero gradient and are left out of ``mean(s)``.
+    ``scores`` (``sigmoid(k * logits_b)``) and ``finite`` (``isfinite(loss_b)``) may be passed when
+    the caller already has them.
     """
-    finite = torch.isfinite(loss_b)
+    finite = torch.isfinite(loss_b) if finite is None else finite
     loss = torch.where(finite, loss_b, torch.zeros_like(loss_b)).clamp_min(0.0)
-    s = torch.sigmoid(k * logits_b)
+    s = torch.sigmoid(k * logits_b) if scores is None else scores
     n_finite = finite.sum().clamp_min(1)
     mean_s = torch.where(finite, s, torch.zeros_like(s)).sum() / n_finite
     # xlogy(1, x) == log(x); unlike torch.log on CPU it opens no MKL thread team for a batch-sized
