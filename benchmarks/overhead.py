@@ -56,7 +56,7 @@ ARMS = ("plain", "adapruner")
 def _small_cnn() -> tuple[nn.Module, str]:
     """The package's SmallCNN when the model zoo is there, else an equivalent local copy."""
     try:
-        from lightning_adapruner.models.networks import SmallCNN
+        from lightning_adapruner.app.models.networks import SmallCNN
 
         net: nn.Module = SmallCNN(in_channels=1, num_classes=10, width=32)
         return net, f"SmallCNN w=32, {_params(net)}"

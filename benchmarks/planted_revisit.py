@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from lightning_adapruner import AdaptiveDatasetPruning, PruningPerformanceController
-from lightning_adapruner.data import PlantedDataModule
+from lightning_adapruner.app.data import PlantedDataModule
 
 
 class MLP(PruningPerformanceController, L.LightningModule):

@@ -35,7 +35,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from lightning_adapruner.report import FULL_DATA_METHOD, Run, aggregate, find_runs, format_stat, method_order
+from lightning_adapruner.app.report import FULL_DATA_METHOD, Run, aggregate, find_runs, format_stat, method_order
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "study"
@@ -96,7 +96,7 @@ def run_dir(out: Path, setting: str, method: str, ratio: float, seed: int) -> Pa
 
 def train_command(launch: Launch, args: argparse.Namespace) -> list[str]:
     script = Path(sys.executable).with_name("adapruner-train")
-    base = [str(script)] if script.exists() else [sys.executable, "-m", "lightning_adapruner.train"]
+    base = [str(script)] if script.exists() else [sys.executable, "-m", "lightning_adapruner.app.train"]
     cmd = [*base, "-m", *RECIPE]
     cmd += [f"data.batch_size={args.batch_size}", f"trainer.max_epochs={args.epochs}"]
     cmd += ["trainer.enable_progress_bar=false", f"data.label_noise={launch.noise}"]
@@ -350,8 +350,8 @@ def flipped_section(args: argparse.Namespace, noise: float, runs: list[Run]) -> 
     """How strongly each method's final kept set avoids the flipped labels (from the exported subsets)."""
     import torch
 
-    from lightning_adapruner.data import FashionMNISTDataModule
-    from lightning_adapruner.subset import read_pruned_subset
+    from lightning_adapruner.app.data import FashionMNISTDataModule
+    from lightning_adapruner.core.subset import read_pruned_subset
 
     masks: dict[int, torch.Tensor] = {}
     shares: dict[tuple[str, float], list[float]] = defaultdict(list)
@@ -541,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
         if not sweep.is_dir():
             continue
         report = Path(sys.executable).with_name("adapruner-report")
-        cmd = [str(report)] if report.exists() else [sys.executable, "-m", "lightning_adapruner.report"]
+        cmd = [str(report)] if report.exists() else [sys.executable, "-m", "lightning_adapruner.app.report"]
         print(f"[study] {shlex.join([*cmd, str(sweep)])}", flush=True)
         subprocess.call([*cmd, str(sweep)], cwd=ROOT)
     md = write_study_md(args, command)

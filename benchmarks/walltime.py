@@ -23,8 +23,8 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from lightning_adapruner import AdaptiveDatasetPruning, IndexedDataset
-from lightning_adapruner.data import FashionMNISTDataModule
-from lightning_adapruner.models import ImageClassifier, SmallCNN
+from lightning_adapruner.app.data import FashionMNISTDataModule
+from lightning_adapruner.app.models import ImageClassifier, SmallCNN
 
 TOLERANCE = 0.05
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lightning_adapruner import AdaptiveDatasetPruning, PruningPerformanceController
-from lightning_adapruner.data import FashionMNISTDataModule  # its batches carry dataset indices
+from lightning_adapruner.app.data import FashionMNISTDataModule  # its batches carry dataset indices
 
 
 class Classifier(PruningPerformanceController, L.LightningModule):  # (1) mix in the controller

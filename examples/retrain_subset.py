@@ -28,8 +28,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from lightning_adapruner import AdaptiveDatasetPruning, load_pruned_subset
-from lightning_adapruner.data import FashionMNISTDataModule, IndexedDataModule, PlantedDataModule
-from lightning_adapruner.models import MLP, ImageClassifier, SmallCNN
+from lightning_adapruner.app.data import FashionMNISTDataModule, IndexedDataModule, PlantedDataModule
+from lightning_adapruner.app.models import MLP, ImageClassifier, SmallCNN
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,357 @@
+"""``adapruner-train``: the Hydra app that trains a model with a pruning method and writes ``metrics.json``.
+
+The app only instantiates and wires (lightning-hydra-template style); every choice lives in the configs
+under ``conf/`` (shipped inside the package as ``lightning_adapruner/conf``)::
+
+    adapruner-train                                    # AdaPruner p=0.2, Fashion-MNIST, small CNN, CPU
+    adapruner-train data=cifar10 model=resnet18 trainer=gpu pruning.prune_ratio=0.3
+    adapruner-train -m pruning=adapruner,none seed=0,1,2   # a sweep; then adapruner-report <sweep dir>
+    python -m lightning_adapruner.app.train --cfg job      # print the composed config
+
+One run: seed -> datamodule -> model -> callbacks (+ the pruning callback) -> loggers -> trainer -> fit ->
+(``pruning.retrain``: a fresh model fit on the exported subset) -> test of the last epoch's weights ->
+summary printed and written to ``<run dir>/metrics.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ProgressBar
+from lightning.pytorch.loggers import CSVLogger, Logger
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import InterpolationToMissingValueError
+from torch.utils.data import Subset
+
+from lightning_adapruner.core.subset import DEFAULT_NAME, load_pruned_subset, read_pruned_subset
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "train"
+METRICS_FILE = "metrics.json"
+META_KEY = "meta"  # a group's facts for the other groups and the summary; never passed to the constructor
+SUMMARY_KEYS = (
+    "method",
+    "prune_ratio_target",
+    "prune_ratio_realised",
+    "seed",
+    "dataset",
+    "model",
+    "epochs",
+    "test_acc",
+    "test_loss",
+    "val_acc",
+    "samples_forwarded",
+    "saved_share",
+    "wall_time_s",
+    "num_train_samples",
+    "subset_path",
+    "metrics_csv",
+)
+
+
+def config_dir() -> Path:
+    """The directory holding ``train.yaml``.
+
+    Installed from a wheel, the configs live inside the package (``lightning_adapruner/conf``); in a
+    source checkout (editable install) they are the repository's top-level ``conf/``.
+    """
+    package = Path(__file__).resolve().parents[1]  # lightning_adapruner/
+    candidates = (package / "conf", package.parent / "conf")
+    for candidate in candidates:
+        if (candidate / f"{CONFIG_NAME}.yaml").is_file():
+            return candidate
+    return candidates[0]  # Hydra then reports the missing primary config with this path
+
+
+# ----------------------------------------------------------------------------------------- instantiation
+def instantiate_group(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
+    """Instantiate the group config ``cfg[key]`` without its ``meta`` node.
+
+    Raises:
+        ValueError: if a mandatory value (``???``) the group needs was not given.
+    """
+    try:
+        node = OmegaConf.to_container(cfg[key], resolve=True, throw_on_missing=False)  # ??? stays "???"
+    except InterpolationToMissingValueError as err:  # `${data.meta.x}` where data.meta.x is ???
+        missing = re.search(r"Missing mandatory value: ([\w.\[\]]+)", str(err))
+        raise ValueError(_missing_value_message(missing.group(1) if missing else str(err), err.full_key)) from None
+    assert isinstance(node, dict)
+    node.pop(META_KEY, None)
+    missing_keys = _missing_keys(node, key)
+    if missing_keys:
+        raise ValueError(_missing_value_message(missing_keys[0]))
+    return hydra.utils.instantiate(node, **kwargs)
+
+
+def _missing_keys(node: Any, prefix: str) -> list[str]:
+    if isinstance(node, dict):
+        return [m for k, v in node.items() for m in _missing_keys(v, f"{prefix}.{k}")]
+    if isinstance(node, list):
+        return [m for i, v in enumerate(node) for m in _missing_keys(v, f"{prefix}[{i}]")]
+    return [prefix] if node == "???" else []
+
+
+def _missing_value_message(key: str, needed_by: str | None = None) -> str:
+    via = f" (needed by `{needed_by}`)" if needed_by else ""
+    msg = f"the config value `{key}`{via} is mandatory (??? in its config file) but was not given: add `{key}=...`"
+    if key == f"data.{META_KEY}.in_channels":
+        msg += (
+            ". This dataset yields flat vectors, not images, so networks taking image channels cannot read it: "
+            "use model=mlp"
+        )
+    return msg
+
+
+def sync_data_meta(cfg: DictConfig, datamodule: pl.LightningDataModule) -> None:
+    """Check ``data.meta`` against the datamodule; fill in the facts left at ``???``.
+
+    Raises:
+        ValueError: if a given fact (number of classes, channels, input size) disagrees with the data.
+    """
+    meta = cfg.data.get(META_KEY)
+    if meta is None:
+        return
+    shape = tuple(int(s) for s in datamodule.input_shape)
+    facts: dict[str, int] = {"num_classes": int(datamodule.num_classes), "in_features": math.prod(shape)}
+    if len(shape) == 3:
+        facts["in_channels"] = shape[0]
+    given = set(meta.keys())  # (`key in meta` is false for a ??? value)
+    for key, value in facts.items():
+        if key not in given:
+            continue
+        if OmegaConf.is_missing(meta, key):
+            meta[key] = value
+        elif meta[key] != value:
+            raise ValueError(
+                f"data.{META_KEY}.{key}={meta[key]} but {type(datamodule).__name__} has {key}={value} "
+                f"(input shape {shape}); set data.{META_KEY}.{key}={value}, or ??? to take the datamodule's value"
+            )
+
+
+def instantiate_callbacks(cfg: DictConfig, with_logger: bool, with_progress_bar: bool = True) -> list[Callback]:
+    """The callbacks of ``cfg.callbacks`` (a mapping of named callback configs)."""
+    callbacks = []
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if node is None:
+            continue
+        if "_target_" not in node:
+            raise ValueError(f"callbacks.{name} has no _target_: every entry of `callbacks` must be a callback config")
+        callback = hydra.utils.instantiate(node)
+        if isinstance(callback, LearningRateMonitor) and not with_logger:
+            log.info("no logger configured: leaving out callbacks.%s (LearningRateMonitor needs a logger)", name)
+            continue
+        if isinstance(callback, ProgressBar) and not with_progress_bar:
+            log.info("trainer.enable_progress_bar=false: leaving out callbacks.%s", name)
+            continue
+        callbacks.append(callback)
+    return callbacks
+
+
+def instantiate_loggers(cfg: DictConfig) -> list[Logger]:
+    """The loggers of ``cfg.logger`` (a mapping of named logger configs; empty for none)."""
+    loggers = []
+    for name, node in (cfg.get("logger") or {}).items():
+        if node is None:
+            continue
+        if "_target_" not in node:
+            raise ValueError(f"logger.{name} has no _target_: every entry of `logger` must be a logger config")
+        loggers.append(hydra.utils.instantiate(node))
+    return loggers
+
+
+def build_trainer(cfg: DictConfig, pruning_callback: Callback | None) -> pl.Trainer:
+    """A Trainer from ``cfg.trainer`` with the configured loggers and callbacks plus ``pruning_callback``."""
+    loggers = instantiate_loggers(cfg)
+    callbacks = instantiate_callbacks(
+        cfg, with_logger=bool(loggers), with_progress_bar=cfg.trainer.get("enable_progress_bar", True) is not False
+    )
+    if pruning_callback is not None:
+        callbacks.append(pruning_callback)
+    return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+
+# ----------------------------------------------------------------------------------------- the run
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Run one job of the app: fit (and retrain), test, write ``metrics.json``; returns the summary.
+
+    Raises:
+        ValueError: for an inconsistent config (a missing mandatory value, data facts that disagree with
+            the datamodule, ``pruning.retrain`` without a pruning callback).
+    """
+    start = time.perf_counter()
+    out = Path(cfg.paths.output_dir)
+    retrain = bool(cfg.pruning.get("retrain", False))
+    if retrain and cfg.pruning.get("callback") is None:
+        raise ValueError(
+            f"pruning.retrain=true needs a pruning callback that exports a kept subset, but pruning "
+            f"{cfg.pruning.name!r} has callback=null; set pruning.retrain=false"
+        )
+
+    if cfg.get("num_threads"):
+        torch.set_num_threads(int(cfg.num_threads))
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate_group(cfg, "data")
+    sync_data_meta(cfg, datamodule)
+    model = instantiate_group(cfg, "model")
+    callback = hydra.utils.instantiate(cfg.pruning.callback) if cfg.pruning.get("callback") is not None else None
+    trainer = build_trainer(cfg, callback)
+    log.info("fitting %s on %s with pruning=%s", _name(cfg, "model"), _name(cfg, "data"), cfg.pruning.name)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+
+    datamodule.setup("fit")  # idempotent; with ddp_spawn only the workers had set it up
+    num_train = len(datamodule.train_dataset)
+    epochs = int(trainer.max_epochs or 0)
+    pruning = _pruning_outcome(trainer, callback, num_train)
+    fit_val_acc = _metric(trainer, "val/acc")
+    fit_metrics_csv = _metrics_csv(trainer)
+    final_trainer, final_model = trainer, model
+    extra: dict[str, Any] = {}
+
+    if retrain:
+        subset = _kept_subset(trainer, callback, pruning["subset_path"], datamodule)
+        log.info("retraining a fresh %s on the %d kept samples", _name(cfg, "model"), len(subset))
+        retrain_cfg = copy.deepcopy(cfg)
+        with open_dict(retrain_cfg):
+            retrain_cfg.paths.output_dir = str(out / "retrain")  # logs and checkpoints of the second fit
+        pl.seed_everything(cfg.seed, workers=True)  # the same initial weights as a full-data run of this seed
+        final_model = instantiate_group(retrain_cfg, "model")
+        datamodule.train_dataset = subset
+        final_trainer = build_trainer(retrain_cfg, None)
+        final_trainer.fit(final_model, datamodule=datamodule)
+        pruning["samples_forwarded"] += len(subset) * _epochs_done(final_trainer)
+        pruning["num_kept"] = len(subset)
+        extra = {"pruning_val_acc": fit_val_acc, "retrain_metrics_csv": _metrics_csv(final_trainer)}
+
+    val_acc = _metric(final_trainer, "val/acc")
+    test_acc = test_loss = None
+    if cfg.test_after_fit:
+        # The loggers keep the training curves; the test numbers go to metrics.json. (A spawning strategy would
+        # re-create the CSV writer in its workers, which deletes the fit's metrics.csv.)
+        final_trainer.loggers = []
+        results = final_trainer.test(final_model, datamodule=datamodule)  # last epoch's weights, not the best
+        test_acc, test_loss = (results[0].get(k) if results else None for k in ("test/acc", "test/loss"))
+
+    samples = int(pruning["samples_forwarded"])
+    summary: dict[str, Any] = {
+        "method": str(cfg.pruning.name),
+        "prune_ratio_target": float(cfg.pruning.prune_ratio) if callback is not None else 0.0,
+        "prune_ratio_realised": (num_train - pruning["num_kept"]) / num_train,
+        "seed": int(cfg.seed),
+        "dataset": _name(cfg, "data"),
+        "model": _name(cfg, "model"),
+        "epochs": epochs,
+        "test_acc": _float(test_acc),
+        "test_loss": _float(test_loss),
+        "val_acc": val_acc,
+        "samples_forwarded": samples,
+        "saved_share": 1.0 - samples / (num_train * epochs) if epochs else 0.0,
+        "wall_time_s": time.perf_counter() - start,
+        "num_train_samples": num_train,
+        "subset_path": pruning["subset_path"],
+        "metrics_csv": fit_metrics_csv,
+        # extras
+        "num_kept": int(pruning["num_kept"]),
+        "retrain": retrain,
+        "world_size": trainer.world_size,
+        "output_dir": str(out),
+        **extra,
+    }
+    if trainer.is_global_zero:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / METRICS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        log.info("summary (%s):\n%s", out / METRICS_FILE, _format_summary(summary))
+    return summary
+
+
+def _pruning_outcome(trainer: pl.Trainer, callback: Callback | None, num_train: int) -> dict[str, Any]:
+    """What the pruning fit trained on: samples forwarded, kept count of its last epoch, exported subset.
+
+    Read from the subset file the callback exported (``AdaptiveDatasetPruning`` and callbacks exporting the
+    same way) and from the ``adp/*`` metrics it logged; without a callback every sample was forwarded.
+    """
+    if callback is None:
+        return {"samples_forwarded": num_train * _epochs_done(trainer), "num_kept": num_train, "subset_path": None}
+    path = getattr(callback, "export_path", None)
+    export_dir = getattr(callback, "export_dir", None)
+    if path is None and isinstance(export_dir, (str, Path)):  # ddp_spawn: a worker process exported it
+        path = Path(export_dir) / f"{DEFAULT_NAME}.json"
+    meta: dict[str, Any] = {}
+    if path is not None and Path(path).is_file():
+        _, _, meta = read_pruned_subset(path)
+    else:
+        path = None
+    forwarded = meta.get("samples_forwarded", _metric(trainer, "adp/samples_forwarded"))
+    if forwarded is None:
+        log.warning("%s reported no forwarded-sample count; assuming full epochs", type(callback).__name__)
+        forwarded = num_train * _epochs_done(trainer)
+    keep_share = _metric(trainer, "adp/keep_share")  # the last epoch's kept share (1.0 in soft mode)
+    kept = round(keep_share * num_train) if keep_share is not None else int(meta.get("num_kept", num_train))
+    return {"samples_forwarded": int(forwarded), "num_kept": kept, "subset_path": None if path is None else str(path)}
+
+
+def _kept_subset(trainer: pl.Trainer, callback: Any, subset_path: str | None, datamodule: Any) -> Any:
+    """The exported kept subset of the datamodule's training set, for the retrain."""
+    if trainer.world_size > 1 and getattr(callback, "kept_indices", None) is not None:
+        # every rank holds the same kept set (ddp, torchrun, SLURM); other nodes may not see rank 0's file
+        return Subset(datamodule.train_dataset, callback.kept_indices.tolist())
+    if subset_path is None:
+        raise RuntimeError("the pruning fit exported no subset to retrain on (is the callback's export_dir false?)")
+    return load_pruned_subset(subset_path, datamodule.train_dataset)
+
+
+def _epochs_done(trainer: pl.Trainer) -> int:
+    """Epochs the last fit completed; ``max_epochs`` after a spawning strategy, whose loop ran in the workers."""
+    return int(trainer.fit_loop.epoch_progress.current.completed) or int(trainer.max_epochs or 0)
+
+
+def _name(cfg: DictConfig, group: str) -> str:
+    """``<group>.meta.name``, else the short name of the group's ``_target_``."""
+    name = OmegaConf.select(cfg, f"{group}.{META_KEY}.name", default=None)
+    return str(name) if name is not None else str(cfg[group]._target_).rsplit(".", 1)[-1]
+
+
+def _metric(trainer: pl.Trainer, name: str) -> float | None:
+    value = trainer.callback_metrics.get(name)
+    return None if value is None else float(value)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _metrics_csv(trainer: pl.Trainer) -> str | None:
+    for logger in trainer.loggers:
+        if isinstance(logger, CSVLogger):
+            path = Path(logger.log_dir) / "metrics.csv"
+            return str(path) if path.is_file() else None
+    return None
+
+
+def _format_summary(summary: dict[str, Any]) -> str:
+    width = max(len(k) for k in summary)
+    lines = []
+    for key, value in summary.items():
+        text = f"{value:.4f}" if isinstance(value, float) else str(value)
+        lines.append(f"  {key:<{width}}  {text}")
+    return "\n".join(lines)
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=CONFIG_NAME)
+def main(cfg: DictConfig) -> float | None:
+    """The ``adapruner-train`` entry point; returns the final validation accuracy (for optimising sweepers)."""
+    return train(cfg)["val_acc"]
+
+
+if __name__ == "__main__":
+    main()
