@@ -350,8 +350,8 @@ def flipped_section(args: argparse.Namespace, noise: float, runs: list[Run]) -> 
     """How strongly each method's final kept set avoids the flipped labels (from the exported subsets)."""
     import torch
 
+    from lightning_adapruner import read_pruned_subset
     from lightning_adapruner.app.data import FashionMNISTDataModule
-    from lightning_adapruner.core.subset import read_pruned_subset
 
     masks: dict[int, torch.Tensor] = {}
     shares: dict[tuple[str, float], list[float]] = defaultdict(list)
@@ -365,7 +365,7 @@ def flipped_section(args: argparse.Namespace, noise: float, runs: list[Run]) -> 
             masks[run.seed] = dm.noisy_mask.bool()
         mask = masks[run.seed]
         try:
-            kept, _, _ = read_pruned_subset(run.subset_path)
+            kept = read_pruned_subset(run.subset_path).kept_indices
         except (OSError, KeyError, ValueError):
             continue
         pruned = torch.ones_like(mask)

@@ -3,8 +3,14 @@
 from lightning_adapruner.core.adaptive_pruning import AdaptiveDatasetPruning
 from lightning_adapruner.core.controller import PruningPerformanceController
 from lightning_adapruner.core.dataset import IndexedDataset, IndexedSample
+from lightning_adapruner.core.export import (
+    SUBSET_FILE,
+    PrunedSubset,
+    PrunedSubsetError,
+    load_pruned_subset,
+    read_pruned_subset,
+)
 from lightning_adapruner.core.sampler import PruningSampler
-from lightning_adapruner.core.subset import load_pruned_subset
 
 __version__ = "0.1.0"
 
@@ -14,5 +20,9 @@ __all__ = [
     "IndexedSample",
     "PruningPerformanceController",
     "PruningSampler",
+    "PrunedSubset",
+    "PrunedSubsetError",
+    "SUBSET_FILE",
     "load_pruned_subset",
+    "read_pruned_subset",
 ]

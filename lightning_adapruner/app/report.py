@@ -488,11 +488,12 @@ def _load_logits(run: Run, notes: list[str]) -> tuple[list[float], list[float]] 
     """Learned logits of the kept and of the pruned samples of ``run``'s exported subset."""
     import torch
 
-    from lightning_adapruner.core.subset import read_pruned_subset
+    from lightning_adapruner import read_pruned_subset
 
     assert run.subset_path is not None
     try:
-        kept, logits, _ = read_pruned_subset(run.subset_path)
+        subset = read_pruned_subset(run.subset_path)
+        kept, logits = subset.kept_indices, subset.scores
     except (OSError, ValueError, KeyError, RuntimeError) as err:
         notes.append(f"`{run.name}`: cannot read the subset tensors at {run.subset_path} ({type(err).__name__}: {err})")
         return None

@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import InterpolationToMissingValueError
 from torch.utils.data import Subset
 
-from lightning_adapruner.core.subset import DEFAULT_NAME, load_pruned_subset, read_pruned_subset
+from lightning_adapruner import SUBSET_FILE, load_pruned_subset, read_pruned_subset
 
 log = logging.getLogger(__name__)
 
@@ -285,10 +285,10 @@ def _pruning_outcome(trainer: pl.Trainer, callback: Callback | None, num_train: 
     path = getattr(callback, "export_path", None)
     export_dir = getattr(callback, "export_dir", None)
     if path is None and isinstance(export_dir, (str, Path)):  # ddp_spawn: a worker process exported it
-        path = Path(export_dir) / f"{DEFAULT_NAME}.json"
+        path = Path(export_dir) / SUBSET_FILE
     meta: dict[str, Any] = {}
     if path is not None and Path(path).is_file():
-        _, _, meta = read_pruned_subset(path)
+        meta = read_pruned_subset(path).metadata
     else:
         path = None
     forwarded = meta.get("samples_forwarded", _metric(trainer, "adp/samples_forwarded"))

@@ -20,8 +20,8 @@ from torch.utils.data import DataLoader
 from lightning_adapruner.core import functional as F
 from lightning_adapruner.core.controller import PruningPerformanceController
 from lightning_adapruner.core.dataset import infer_targets
+from lightning_adapruner.core.export import SUBSET_NAME, write_pruned_subset
 from lightning_adapruner.core.sampler import PruningSampler
-from lightning_adapruner.core.subset import DEFAULT_NAME, write_pruned_subset
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +250,7 @@ class SamplePruning(Callback):
         base = self.export_dir if isinstance(self.export_dir, (str, Path)) else trainer.log_dir
         base = Path(base if base is not None else trainer.default_root_dir)
         self.export_path = write_pruned_subset(
-            base / DEFAULT_NAME, self.kept_indices, self._export_scores(), self._export_metadata(trainer, epoch)
+            base / SUBSET_NAME, self.kept_indices, self._export_scores(), self._export_metadata(trainer, epoch)
         )
         rank_zero_info(
             f"[{self.name}] kept {k} of {n} samples (prune ratio target {self.prune_ratio:.4f}, realised "

@@ -31,7 +31,7 @@ from lightning_adapruner.app.report import (
     per_class_share,
     render_markdown,
 )
-from lightning_adapruner.core.subset import write_pruned_subset
+from lightning_adapruner.core.export import write_pruned_subset
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 N, EPOCHS, CLASSES = 60, 4, 3

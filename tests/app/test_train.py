@@ -15,9 +15,9 @@ from fixtures_data import write_cifar, write_image_folder, write_mnist_like
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from lightning_adapruner import read_pruned_subset
 from lightning_adapruner.app.data import DatasetNotFoundError
 from lightning_adapruner.app.train import SUMMARY_KEYS, config_dir, train
-from lightning_adapruner.core.subset import read_pruned_subset
 
 ROOT = Path(__file__).resolve().parents[2]
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -103,7 +103,8 @@ def test_every_data_config_runs(tmp_path, monkeypatch, name):
     assert metrics == json.loads(json.dumps(summary))
     assert (metrics["dataset"], metrics["method"], metrics["prune_ratio_target"]) == (name, "adapruner", 0.2)
     assert 0.0 <= metrics["test_acc"] <= 1.0 and 0.0 <= metrics["val_acc"] <= 1.0
-    kept, _, meta = read_pruned_subset(metrics["subset_path"])
+    subset = read_pruned_subset(metrics["subset_path"])
+    kept, meta = subset.kept_indices, subset.metadata
     assert meta["num_samples"] == metrics["num_train_samples"] and len(kept) == round(0.8 * meta["num_samples"])
 
 
@@ -215,7 +216,8 @@ def test_two_process_cpu_ddp(tmp_path):
     m = read_metrics(run)
     n = m["num_train_samples"]
     assert m["world_size"] == 2 and m["num_kept"] == round(0.8 * n)
-    kept, _, meta = read_pruned_subset(run / "pruned_subset.json")
+    subset = read_pruned_subset(run / "pruned_subset.json")
+    kept, meta = subset.kept_indices, subset.metadata
     assert len(kept) == round(0.8 * n) and meta["samples_forwarded"] == m["samples_forwarded"]
     # the fit's curves survive the spawned test run (the test numbers are in metrics.json)
     rows = Path(m["metrics_csv"]).read_text().splitlines()
@@ -318,7 +320,8 @@ def test_retrain_subset_example_reuses_a_subset_across_architectures(tmp_path):
     result = json.loads((tmp_path / "retrain_subset.json").read_text())
     assert result["exporter"] != result["reuser"]
     assert set(result["test_acc"]) == {"full data", "pruned subset", "random subset"}
-    kept, _, meta = read_pruned_subset(tmp_path / "pruned_subset.json")
+    subset = read_pruned_subset(tmp_path / "pruned_subset.json")
+    kept, meta = subset.kept_indices, subset.metadata
     assert result["num_kept"] == len(kept) == round(0.7 * meta["num_samples"])
 
 

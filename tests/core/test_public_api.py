@@ -7,9 +7,13 @@ def test_public_names_are_pinned():
         "AdaptiveDatasetPruning",
         "IndexedDataset",
         "IndexedSample",
+        "PrunedSubset",
+        "PrunedSubsetError",
         "PruningPerformanceController",
         "PruningSampler",
+        "SUBSET_FILE",
         "load_pruned_subset",
+        "read_pruned_subset",
     ]
     for name in lightning_adapruner.__all__:
         assert getattr(lightning_adapruner, name) is not None

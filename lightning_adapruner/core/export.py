@@ -1,0 +1,182 @@
+"""The exported kept subset: ``pruned_subset.json`` (metadata) beside ``pruned_subset.pt`` (indices, scores).
+
+:func:`write_pruned_subset` writes both; :func:`read_pruned_subset` validates everything it reads (format,
+keys, sizes, index range, duplicates, the JSON/tensor agreement) and raises :class:`PrunedSubsetError`, one
+clear message naming the file and the fix, instead of a raw ``JSONDecodeError``/``KeyError``/``UnpicklingError``
+(a missing file is a ``FileNotFoundError`` with the same kind of message).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset, Subset
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 2
+SUBSET_NAME = "pruned_subset"
+SUBSET_FILE = f"{SUBSET_NAME}.json"  # the metadata; the tensors lie beside it in SUBSET_NAME + ".pt"
+_REQUIRED_KEYS = ("format_version", "tensors", "num_samples", "num_kept")
+
+
+class PrunedSubsetError(ValueError):
+    """A pruned-subset file is missing, unreadable or inconsistent; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class PrunedSubset:
+    """What :func:`read_pruned_subset` returns.
+
+    Attributes:
+        kept_indices: sorted, distinct dataset indices of the kept samples (LongTensor ``[num_kept]``).
+        scores: the method's per-sample score of every sample (FloatTensor ``[num_samples]``; AdaPruner's logits).
+        metadata: the JSON metadata (method, ratios as exact counts, seed, samples forwarded, ...).
+    """
+
+    kept_indices: Tensor
+    scores: Tensor
+    metadata: dict[str, Any]
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.metadata["num_samples"])
+
+
+def subset_json_path(path: str | Path) -> Path:
+    """``path`` itself when it names the JSON file; ``<path>/pruned_subset.json`` for a directory."""
+    path = Path(path)
+    if path.is_dir():
+        return path / SUBSET_FILE
+    return path if path.suffix == ".json" else path.with_suffix(".json")
+
+
+def write_pruned_subset(path: str | Path, kept_indices: Tensor, scores: Tensor, metadata: dict[str, Any]) -> Path:
+    """Write the subset (``path``: a directory or a file prefix) and return the JSON path."""
+    json_path = subset_json_path(path)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    tensor_path = json_path.with_suffix(".pt")
+    kept = kept_indices.detach().cpu().long()
+    torch.save({"kept_indices": kept, "scores": scores.detach().cpu().float()}, tensor_path)
+    meta = {"format_version": FORMAT_VERSION, "tensors": tensor_path.name, **metadata, "num_kept": int(kept.numel())}
+    json_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return json_path
+
+
+def read_pruned_subset(path: str | Path) -> PrunedSubset:
+    """Read and validate a subset written at the end of a pruning fit.
+
+    Raises:
+        FileNotFoundError: the JSON file, or the tensor file it names, does not exist.
+        PrunedSubsetError: the files are unreadable, of an unknown format, or disagree with each other
+            (counts, sizes, indices out of range, negative or repeated).
+    """
+    json_path = subset_json_path(path)
+    if not json_path.is_file():
+        raise FileNotFoundError(
+            f"no pruned subset at {json_path}: pass the {SUBSET_FILE} (or its directory) that the pruning callback "
+            "wrote at the end of fit (see its `export_dir` argument)"
+        )
+    try:
+        meta = json.loads(json_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise PrunedSubsetError(
+            f"{json_path} is not valid JSON ({err}); re-export it or restore the original"
+        ) from None
+    if not isinstance(meta, dict):
+        raise PrunedSubsetError(f"{json_path} holds a JSON {type(meta).__name__}, not the subset's metadata object")
+    missing = [k for k in _REQUIRED_KEYS if k not in meta]
+    if missing:
+        raise PrunedSubsetError(f"{json_path} lacks the key(s) {missing}: it was not written by write_pruned_subset")
+    if meta["format_version"] not in (1, FORMAT_VERSION):
+        raise PrunedSubsetError(
+            f"{json_path} has format_version {meta['format_version']!r}; this lightning_adapruner reads versions 1 and "
+            f"{FORMAT_VERSION}. Upgrade lightning_adapruner to read it"
+        )
+    tensor_path = json_path.parent / str(meta["tensors"])
+    tensors = _load_tensors(tensor_path)
+    scores_key = "scores" if "scores" in tensors else "logits"  # format 1 called them logits
+    kept, scores = tensors.get("kept_indices"), tensors.get(scores_key)
+    if not isinstance(kept, Tensor) or not isinstance(scores, Tensor):
+        raise PrunedSubsetError(f"{tensor_path} lacks the tensors 'kept_indices' and '{scores_key}'")
+    _check_consistency(json_path, tensor_path, meta, kept, scores)
+    return PrunedSubset(kept.long(), scores.float(), meta)
+
+
+def _load_tensors(tensor_path: Path) -> dict[str, Any]:
+    if not tensor_path.is_file():
+        raise FileNotFoundError(
+            f"{tensor_path} (named by the JSON's 'tensors' key) is missing; copy it beside the JSON"
+        )
+    try:
+        tensors = torch.load(tensor_path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+        raise PrunedSubsetError(f"{tensor_path} cannot be read ({type(err).__name__}: {err}); re-export it") from None
+    if not isinstance(tensors, dict):
+        raise PrunedSubsetError(f"{tensor_path} holds a {type(tensors).__name__}, not the subset's tensors")
+    return tensors
+
+
+def _check_consistency(json_path: Path, tensor_path: Path, meta: dict, kept: Tensor, scores: Tensor) -> None:
+    n, num_kept = meta["num_samples"], meta["num_kept"]
+    if not isinstance(n, int) or not isinstance(num_kept, int) or n < 1 or not 0 <= num_kept <= n:
+        raise PrunedSubsetError(f"{json_path}: num_samples={n!r} and num_kept={num_kept!r} are not valid counts")
+    if kept.ndim != 1 or kept.is_floating_point() or kept.dtype == torch.bool:
+        raise PrunedSubsetError(
+            f"{tensor_path}: kept_indices must be a 1-D integer tensor, got {kept.dtype} {kept.shape}"
+        )
+    if kept.numel() != num_kept:
+        raise PrunedSubsetError(
+            f"{json_path} says num_kept={num_kept} but {tensor_path} holds {kept.numel()} indices: the two files are "
+            "from different runs; export them again together"
+        )
+    if scores.shape != (n,):
+        raise PrunedSubsetError(f"{tensor_path}: scores has shape {tuple(scores.shape)}, expected ({n},)")
+    if kept.numel():
+        low, high = int(kept.min()), int(kept.max())
+        if low < 0 or high >= n:
+            raise PrunedSubsetError(f"{tensor_path}: kept_indices span [{low}, {high}], outside [0, {n})")
+        if torch.unique(kept).numel() != kept.numel():
+            raise PrunedSubsetError(f"{tensor_path}: kept_indices repeat some samples; a subset lists each sample once")
+
+
+def load_pruned_subset(path: str | Path, dataset: Dataset) -> Subset:
+    """The kept samples of ``dataset`` as a ``torch.utils.data.Subset``, ready to train any network on.
+
+    Args:
+        path: the ``pruned_subset.json`` written at the end of a pruning fit, or its directory.
+        dataset: the *same* training dataset (same order, same size) the subset was learned on.
+
+    Raises:
+        PrunedSubsetError: the subset files are invalid (see :func:`read_pruned_subset`), or ``dataset`` has
+            another size than the one the subset was made for.
+
+    Example::
+
+        >>> import tempfile
+        >>> from torch.utils.data import TensorDataset
+        >>> data = TensorDataset(torch.arange(10.0))
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = write_pruned_subset(folder, torch.tensor([1, 4, 7]), torch.zeros(10), {"num_samples": 10})
+        >>> subset = load_pruned_subset(folder, data)
+        >>> len(subset), subset[1][0].item()
+        (3, 4.0)
+    """
+    subset = read_pruned_subset(path)
+    n = len(dataset)  # type: ignore[arg-type]
+    if n != subset.num_samples:
+        raise PrunedSubsetError(
+            f"the subset at {path} was made for a dataset of {subset.num_samples} samples, but the dataset given has "
+            f"{n}; pass the same training split (same order) the subset was learned on"
+        )
+    kept = subset.kept_indices
+    log.info("loaded pruned subset: %d of %d samples (realised prune ratio %.4f)", len(kept), n, 1 - len(kept) / n)
+    return Subset(dataset, kept.tolist())
