@@ -10,6 +10,7 @@ from lightning_adapruner.core.export import (
     load_pruned_subset,
     read_pruned_subset,
 )
+from lightning_adapruner.core.metrics import METRIC_NAMES
 from lightning_adapruner.core.sampler import PruningSampler
 
 __version__ = "0.1.0"
@@ -18,6 +19,7 @@ __all__ = [
     "AdaptiveDatasetPruning",
     "IndexedDataset",
     "IndexedSample",
+    "METRIC_NAMES",
     "PruningPerformanceController",
     "PruningSampler",
     "PrunedSubset",

@@ -7,6 +7,7 @@ def test_public_names_are_pinned():
         "AdaptiveDatasetPruning",
         "IndexedDataset",
         "IndexedSample",
+        "METRIC_NAMES",
         "PrunedSubset",
         "PrunedSubsetError",
         "PruningPerformanceController",
