@@ -1,7 +1,8 @@
 """Add AdaPruner to an existing Lightning project: plain Lightning, no Hydra.
 
-The four marked lines are all the change a project needs. Runs offline on Fashion-MNIST
-(Debian package ``dataset-fashion-mnist``)::
+The marked lines are all the change a project needs: the datamodule, its plain ``(x, y)`` batches and the
+criterion shared by validation and test stay as they are; only ``training_step`` hands per-sample losses
+over. Runs offline on Fashion-MNIST (Debian package ``dataset-fashion-mnist``)::
 
     python examples/existing_trainer.py --epochs 6 --prune-ratio 0.3
 """
@@ -16,31 +17,38 @@ import torch.nn.functional as F
 from torch import nn
 
 from lightning_adapruner import AdaptiveDatasetPruning, PruningPerformanceController
-from lightning_adapruner.app.data import FashionMNISTDataModule  # its batches carry dataset indices
+from lightning_adapruner.app.data import FashionMNISTDataModule  # plain (x, y) batches, like any datamodule
 
 
 class Classifier(PruningPerformanceController, L.LightningModule):  # (1) mix in the controller
     def __init__(self, lr: float = 0.05) -> None:
         super().__init__()
         self.lr = lr
+        self.criterion = nn.CrossEntropyLoss()  # shared by every step, unchanged
         self.net = nn.Sequential(
             nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Flatten(), nn.Linear(32 * 7 * 7, 10),
         )  # fmt: skip
 
+    def model_step(self, batch):
+        x, y = batch
+        logits = self.net(x)
+        return self.criterion(logits, y), logits, y
+
     def training_step(self, batch, batch_idx):
-        idx, (x, y) = batch  # (2) batches carry their samples' dataset indices
-        per_sample = F.cross_entropy(self.net(x), y, reduction="none")
-        return self.pruning_loss(per_sample, idx)  # (3) hand over the per-sample losses
+        x, y = batch
+        per_sample = F.cross_entropy(self.net(x), y, reduction="none")  # (2) one loss per sample
+        self.log("train/loss", per_sample.mean())  # the task loss: comparable with a run without pruning
+        return self.pruning_loss(per_sample)  # (3) hand the per-sample losses over
 
     def validation_step(self, batch, batch_idx):
-        _, (x, y) = batch
-        self.log("val/acc", (self.net(x).argmax(1) == y).float().mean(), prog_bar=True)
+        loss, logits, y = self.model_step(batch)
+        self.log_dict({"val/loss": loss, "val/acc": (logits.argmax(1) == y).float().mean()}, prog_bar=True)
 
     def test_step(self, batch, batch_idx):
-        _, (x, y) = batch
-        self.log("test/acc", (self.net(x).argmax(1) == y).float().mean())
+        loss, logits, y = self.model_step(batch)
+        self.log_dict({"test/loss": loss, "test/acc": (logits.argmax(1) == y).float().mean()})
 
     def configure_optimizers(self):
         opt = torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9, weight_decay=5e-4)

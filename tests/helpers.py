@@ -1,24 +1,40 @@
-"""Shared test helpers: a tiny model and an index-returning random dataset (importable by spawned ranks)."""
+"""Shared test helpers (importable by spawned ranks): a tiny model on plain ``(x, y)`` batches whose last
+feature is the sample's dataset index, so every test can check what each batch really held."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset
 
-from lightning_adapruner import IndexedDataset, PruningPerformanceController
+from lightning_adapruner import PruningPerformanceController
 
 
-def random_dataset(n: int = 256, features: int = 8, classes: int = 3, seed: int = 0) -> IndexedDataset:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, features, generator=g)
-    y = torch.randint(0, classes, (n,), generator=g)
-    return IndexedDataset(TensorDataset(x, y), targets=y)
+class IndexedFeatures(Dataset):
+    """``(x, y)`` items; ``x[-1]`` is the item's index (the model strips it). Has ``targets`` like torchvision."""
+
+    def __init__(self, n: int = 256, features: int = 8, classes: int = 3, seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.x = torch.cat([torch.randn(n, features, generator=g), torch.arange(n, dtype=torch.float32)[:, None]], 1)
+        self.targets = torch.randint(0, classes, (n,), generator=g)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[i], self.targets[i]
+
+
+def random_dataset(n: int = 256, features: int = 8, classes: int = 3, seed: int = 0) -> IndexedFeatures:
+    return IndexedFeatures(n, features, classes, seed)
 
 
 class TinyModel(PruningPerformanceController, L.LightningModule):
-    """Linear classifier; records every training batch's dataset indices per epoch."""
+    """Linear classifier. Records, per epoch, the dataset indices each batch held (from the data itself) and
+    checks them against the callback's tracked ``batch_indices`` on every step."""
 
     def __init__(self, features: int = 8, classes: int = 3, lr: float = 0.1, scheduler: str = "none") -> None:
         super().__init__()
@@ -26,23 +42,30 @@ class TinyModel(PruningPerformanceController, L.LightningModule):
         self.lr = lr
         self.scheduler = scheduler
         self.seen: dict[int, list[torch.Tensor]] = {}
+        self.mismatches = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(x[:, :-1])
 
-    def per_sample_loss(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        idx, (x, y) = batch
-        return F.cross_entropy(self(x), y, reduction="none"), idx
+    def true_indices(self, batch) -> torch.Tensor:
+        return batch[0][:, -1].long()
+
+    def per_sample_loss(self, batch) -> torch.Tensor:
+        x, y = batch
+        return F.cross_entropy(self(x), y, reduction="none")
 
     def training_step(self, batch, batch_idx):
-        idx, (x, y) = batch
+        x, y = batch
+        idx = self.true_indices(batch)
+        self.seen.setdefault(self.current_epoch, []).append(idx.cpu())
+        pruning = self.data_pruning
+        if pruning is not None and not torch.equal(pruning.batch_indices.cpu().long(), idx.cpu()):
+            self.mismatches += 1
         logits = self(x)
-        self.seen.setdefault(self.current_epoch, []).append(idx.detach().cpu())
-        return self.pruning_loss(F.cross_entropy(logits, y, reduction="none"), idx, outputs=logits, targets=y)
+        return self.pruning_loss(F.cross_entropy(logits, y, reduction="none"), logits=logits, targets=y)
 
     def validation_step(self, batch, batch_idx):
-        loss, _ = self.per_sample_loss(batch)
-        self.log("val/loss", loss.mean())
+        self.log("val/loss", self.per_sample_loss(batch).mean())
 
     def configure_optimizers(self):
         opt = torch.optim.SGD(self.parameters(), lr=self.lr)
@@ -51,6 +74,9 @@ class TinyModel(PruningPerformanceController, L.LightningModule):
         total = self.pruning_stepping_batches if self.scheduler == "pruned" else self.trainer.estimated_stepping_batches
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=total)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def seen_in(self, epoch: int) -> torch.Tensor:
+        return torch.cat(self.seen[epoch])
 
 
 def trainer(**kwargs) -> L.Trainer:
@@ -66,31 +92,44 @@ def trainer(**kwargs) -> L.Trainer:
     return L.Trainer(**defaults)
 
 
-def loader(ds, batch_size: int = 32, shuffle: bool = True) -> DataLoader:
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle)
+def loader(ds, batch_size: int = 32, shuffle: bool = True, **kwargs) -> DataLoader:
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, **kwargs)
+
+
+class EpochRecorder(L.Callback):
+    """Per epoch: the samples the pruning callback planned and Lightning's batch count."""
+
+    def __init__(self) -> None:
+        self.kept: dict[int, torch.Tensor] = {}
+        self.num_batches: dict[int, int] = {}
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        record = pl_module.data_pruning._session.record
+        self.kept[trainer.current_epoch] = torch.sort(record.order_cpu[: record.num_unique].long()).values
+        self.num_batches[trainer.current_epoch] = trainer.num_training_batches
 
 
 class DumpPruningState(L.Callback):
     """Writes what this rank saw and held to ``<dirpath>/rank<r>.pt`` at the end of fit."""
 
     def __init__(self, dirpath) -> None:
-        self.dirpath = dirpath
-        self.kept: dict[int, torch.Tensor] = {}
+        self.dirpath = Path(dirpath)
+        self.recorder = EpochRecorder()
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        sampler = pl_module.adaptive_pruning._sampler
-        if sampler is not None:
-            self.kept[trainer.current_epoch] = sampler.indices.long().clone()
+        self.recorder.on_train_epoch_start(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        adp = pl_module.adaptive_pruning
+        pruning = pl_module.data_pruning
         torch.save(
             {
                 "seen": {e: torch.cat(v) for e, v in pl_module.seen.items()},
-                "kept": self.kept,
-                "logits": adp._export_scores().cpu(),
-                "final": adp.kept_indices.cpu(),
-                "forwarded": adp._samples_forwarded,
+                "kept": self.recorder.kept,
+                "state": pruning.method.state_dict(),
+                "scores": pruning.method.scores().cpu(),
+                "final": pruning.kept_indices.cpu(),
+                "forwarded": pruning._session.ledger.forwarded,
+                "mismatches": pl_module.mismatches,
             },
-            f"{self.dirpath}/rank{trainer.global_rank}.pt",
+            self.dirpath / f"rank{trainer.global_rank}.pt",
         )

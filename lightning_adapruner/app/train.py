@@ -33,31 +33,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import InterpolationToMissingValueError
 from torch.utils.data import Subset
 
-from lightning_adapruner import SUBSET_FILE, load_pruned_subset, read_pruned_subset
+from lightning_adapruner import METRIC_NAMES, SUBSET_FILE, functional, load_pruned_subset, read_pruned_subset
+from lightning_adapruner.app.summary import METRICS_FILE
 
 log = logging.getLogger(__name__)
 
 CONFIG_NAME = "train"
-METRICS_FILE = "metrics.json"
 META_KEY = "meta"  # a group's facts for the other groups and the summary; never passed to the constructor
-SUMMARY_KEYS = (
-    "method",
-    "prune_ratio_target",
-    "prune_ratio_realised",
-    "seed",
-    "dataset",
-    "model",
-    "epochs",
-    "test_acc",
-    "test_loss",
-    "val_acc",
-    "samples_forwarded",
-    "saved_share",
-    "wall_time_s",
-    "num_train_samples",
-    "subset_path",
-    "metrics_csv",
-)
 
 
 def config_dir() -> Path:
@@ -212,7 +194,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("fit")  # idempotent; with ddp_spawn only the workers had set it up
     num_train = len(datamodule.train_dataset)
     epochs = int(trainer.max_epochs or 0)
-    pruning = _pruning_outcome(trainer, callback, num_train)
+    pruning = _pruning_outcome(trainer, callback, datamodule)
     fit_val_acc = _metric(trainer, "val/acc")
     fit_metrics_csv = _metrics_csv(trainer)
     final_trainer, final_model = trainer, model
@@ -229,7 +211,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         datamodule.train_dataset = subset
         final_trainer = build_trainer(retrain_cfg, None)
         final_trainer.fit(final_model, datamodule=datamodule)
-        pruning["samples_forwarded"] += len(subset) * _epochs_done(final_trainer)
+        retrained = _full_data_samples(final_trainer, datamodule, len(subset))
+        pruning["samples_forwarded"] += retrained
         pruning["num_kept"] = len(subset)
         extra = {"pruning_val_acc": fit_val_acc, "retrain_metrics_csv": _metrics_csv(final_trainer)}
 
@@ -246,7 +229,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "method": str(cfg.pruning.name),
         "prune_ratio_target": float(cfg.pruning.prune_ratio) if callback is not None else 0.0,
-        "prune_ratio_realised": (num_train - pruning["num_kept"]) / num_train,
+        "prune_ratio_realised": round((num_train - pruning["num_kept"]) / num_train, 6),
         "seed": int(cfg.seed),
         "dataset": _name(cfg, "data"),
         "model": _name(cfg, "model"),
@@ -255,7 +238,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "test_loss": _float(test_loss),
         "val_acc": val_acc,
         "samples_forwarded": samples,
-        "saved_share": 1.0 - samples / (num_train * epochs) if epochs else 0.0,
+        "samples_full_data": int(pruning["samples_full_data"]),
+        "saved_share": round(1.0 - samples / pruning["samples_full_data"], 6) if pruning["samples_full_data"] else 0.0,
+        "label_noise": float(cfg.data.get("label_noise", 0.0) or 0.0),
         "wall_time_s": time.perf_counter() - start,
         "num_train_samples": num_train,
         "subset_path": pruning["subset_path"],
@@ -274,14 +259,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-def _pruning_outcome(trainer: pl.Trainer, callback: Callback | None, num_train: int) -> dict[str, Any]:
-    """What the pruning fit trained on: samples forwarded, kept count of its last epoch, exported subset.
+def _pruning_outcome(trainer: pl.Trainer, callback: Callback | None, datamodule: Any) -> dict[str, Any]:
+    """What the pruning fit trained on: samples forwarded against full data's, kept count, exported subset.
 
-    Read from the subset file the callback exported (``AdaptiveDatasetPruning`` and callbacks exporting the
-    same way) and from the ``adp/*`` metrics it logged; without a callback every sample was forwarded.
+    Read from the subset file the callback exported and from the metrics it logged; without a callback every
+    sample was forwarded.
     """
+    num_train = len(datamodule.train_dataset)
+    full = _full_data_samples(trainer, datamodule, num_train)
     if callback is None:
-        return {"samples_forwarded": num_train * _epochs_done(trainer), "num_kept": num_train, "subset_path": None}
+        return {"samples_forwarded": full, "samples_full_data": full, "num_kept": num_train, "subset_path": None}
     path = getattr(callback, "export_path", None)
     export_dir = getattr(callback, "export_dir", None)
     if path is None and isinstance(export_dir, (str, Path)):  # ddp_spawn: a worker process exported it
@@ -291,13 +278,25 @@ def _pruning_outcome(trainer: pl.Trainer, callback: Callback | None, num_train: 
         meta = read_pruned_subset(path).metadata
     else:
         path = None
-    forwarded = meta.get("samples_forwarded", _metric(trainer, "adp/samples_forwarded"))
+    forwarded = meta.get("samples_forwarded", _metric(trainer, METRIC_NAMES.samples_forwarded))
     if forwarded is None:
         log.warning("%s reported no forwarded-sample count; assuming full epochs", type(callback).__name__)
-        forwarded = num_train * _epochs_done(trainer)
-    keep_share = _metric(trainer, "adp/keep_share")  # the last epoch's kept share (1.0 in soft mode)
-    kept = round(keep_share * num_train) if keep_share is not None else int(meta.get("num_kept", num_train))
-    return {"samples_forwarded": int(forwarded), "num_kept": kept, "subset_path": None if path is None else str(path)}
+        forwarded = full
+    kept = num_train - int(meta["num_pruned"]) if "num_pruned" in meta else num_train
+    return {
+        "samples_forwarded": int(forwarded),
+        "samples_full_data": int(meta.get("samples_full_data", full)),
+        "num_kept": kept,
+        "subset_path": None if path is None else str(path),
+    }
+
+
+def _full_data_samples(trainer: pl.Trainer, datamodule: Any, num_samples: int) -> int:
+    """Samples full data forwards over the epochs the fit ran, under its ``limit_train_batches`` and processes."""
+    per_epoch = functional.full_epoch_samples(
+        num_samples, trainer.world_size, int(datamodule.batch_size), False, trainer.limit_train_batches or 1.0
+    )
+    return per_epoch * _epochs_done(trainer)
 
 
 def _kept_subset(trainer: pl.Trainer, callback: Any, subset_path: str | None, datamodule: Any) -> Any:

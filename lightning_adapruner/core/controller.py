@@ -1,73 +1,79 @@
-"""``PruningPerformanceController`` (PPC): the LightningModule mixin that adds the controller loss."""
+"""``PruningPerformanceController`` (PPC): the LightningModule mixin that hands per-sample losses to the pruner."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Any
 
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from lightning_adapruner.core.sample_pruning import SamplePruning
+from lightning_adapruner.core.callback import DataPruning
 
 log = logging.getLogger(__name__)
 
 
 class PruningPerformanceController:
-    """Mixin for a ``LightningModule`` trained with :class:`AdaptiveDatasetPruning`.
+    """Mixin for a ``LightningModule`` trained with :class:`~lightning_adapruner.DataPruning`.
 
-    Compute your per-sample loss as usual (any task: cross-entropy, regression, per-pixel losses
-    reduced per sample) and return ``self.pruning_loss(per_sample_loss, indices)`` from
-    ``training_step``. It returns the network's loss ``T1 = mean(s_i * l_i)`` with the soft keep
-    scores ``s_i`` of the batch's samples (constants for the network), and hands the detached
-    ``(index, loss)`` pairs to the callback, which moves the mask with ``T2`` and ``T3``.
-    Without the callback (or outside training) it returns the plain mean, so the same module
-    trains on full data unchanged.
+    Compute the per-sample loss as usual (any task: cross-entropy, regression, per-pixel losses reduced per
+    sample) and return ``self.pruning_loss(per_sample_loss)`` from ``training_step``. The batch stays yours:
+    the callback knows which samples it holds. It returns the loss the network trains on (the plain mean, or
+    the method's re-weighting of it) and hands the detached losses to the pruning method. Without the callback,
+    or outside training, it returns the plain mean, so the same module trains on full data unchanged. Share
+    one criterion between train, val and test with ``reduction="none"`` and ``.mean()`` it outside
+    ``training_step``.
 
     Example::
 
-        class Model(PruningPerformanceController, L.LightningModule):
-            def training_step(self, batch, batch_idx):
-                idx, (x, y) = batch  # from an IndexedDataset
-                per_sample = F.cross_entropy(self(x), y, reduction="none")
-                return self.pruning_loss(per_sample, idx)
+        >>> import lightning as L, torch
+        >>> class Model(PruningPerformanceController, L.LightningModule):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.net = torch.nn.Linear(4, 2)
+        ...     def training_step(self, batch, batch_idx):
+        ...         x, y = batch  # the user's own batch
+        ...         return self.pruning_loss(torch.nn.functional.cross_entropy(self.net(x), y, reduction="none"))
+        >>> Model().pruning_loss(torch.tensor([1.0, 3.0]))  # no trainer, no callback: the plain mean
+        tensor(2.)
     """
 
-    _adaptive_pruning: SamplePruning | None = None
-
-    def pruning_loss(
-        self,
-        per_sample_loss: Tensor,
-        indices: Tensor,
-        outputs: Tensor | None = None,
-        targets: Tensor | None = None,
-    ) -> Tensor:
-        """The network's loss for this batch; records the pairs for the mask update.
+    def pruning_loss(self, per_sample_loss: Tensor, indices: Tensor | None = None, **inputs: Tensor) -> Tensor:
+        """The network's loss for this training batch; records the batch's statistics for the pruning method.
 
         Args:
-            per_sample_loss: shape ``[B]``, one non-negative loss per sample (keep the graph).
-            indices: shape ``[B]``, the samples' *dataset* indices (``batch.index`` of an
-                :class:`~lightning_adapruner.IndexedDataset` batch), not positions in the batch.
-            outputs: optional class logits ``[B, C]``; only the EL2N and forgetting baselines use them.
-            targets: optional class labels ``[B]``, with ``outputs``.
+            per_sample_loss: shape ``[B]``, one loss per sample of the batch (keep the graph).
+            indices: optional dataset indices of the batch's samples (e.g. ``batch.index`` of an
+                :class:`~lightning_adapruner.IndexedDataset`); checked against the tracked ones once per epoch.
+            **inputs: tensors the method needs besides the loss (its ``inputs``: e.g. ``logits=``, ``targets=``
+                for EL2N and forgetting); others are ignored.
         """
-        adp = self._adaptive_pruning
-        trainer = getattr(self, "_trainer", None)
-        if adp is None or trainer is None or not trainer.training:
+        pruning = self.data_pruning
+        trainer = self._attached_trainer()
+        if pruning is None or trainer is None or not trainer.training:
             return per_sample_loss.mean()
-        return adp._controller_loss(per_sample_loss, indices, outputs, targets)
+        return pruning.network_loss(per_sample_loss, indices, **inputs)
 
     @property
-    def adaptive_pruning(self) -> SamplePruning | None:
-        """The pruning callback (:class:`AdaptiveDatasetPruning` or a baseline) driving this module, if any."""
-        return self._adaptive_pruning
+    def data_pruning(self) -> DataPruning | None:
+        """The :class:`~lightning_adapruner.DataPruning` callback of the fit, if there is one."""
+        trainer = self._attached_trainer()
+        if trainer is None:
+            return None
+        return next((c for c in trainer.callbacks if isinstance(c, DataPruning)), None)
 
     @property
     def pruning_stepping_batches(self) -> int | float:
         """Optimiser steps this fit takes under the pruning schedule: size step-based LR schedulers
-        (``OneCycleLR(total_steps=...)``) with it. Equals ``trainer.estimated_stepping_batches``
-        without the callback."""
-        trainer = self.trainer  # type: ignore[attr-defined]
-        if self._adaptive_pruning is None:
-            return trainer.estimated_stepping_batches
-        return self._adaptive_pruning.estimated_stepping_batches(trainer)
+        (``OneCycleLR(total_steps=...)``) with it. Equals ``trainer.estimated_stepping_batches`` without the
+        callback."""
+        trainer = self._attached_trainer()
+        if trainer is None:
+            raise RuntimeError(f"{type(self).__name__}.pruning_stepping_batches needs the module attached to a Trainer")
+        pruning = self.data_pruning
+        return trainer.estimated_stepping_batches if pruning is None else pruning.estimated_stepping_batches(trainer)
+
+    def _attached_trainer(self) -> Any:
+        try:
+            return self.trainer  # type: ignore[attr-defined]
+        except RuntimeError:  # a LightningModule not attached to a Trainer
+            return None

@@ -1,4 +1,4 @@
-"""``IndexedDataset``: every sample carries its dataset index, the key of all per-sample state."""
+"""``IndexedDataset`` (items carry their dataset index) and :func:`infer_targets` (labels through wrappers)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import ConcatDataset, Dataset, IterableDataset, Subset
 
 log = logging.getLogger(__name__)
+
+LABEL_ATTRIBUTES = ("targets", "labels")
+_MAX_DEPTH = 16  # wrappers followed through `.dataset` before giving up
 
 
 class IndexedSample(NamedTuple):
@@ -23,31 +26,32 @@ class IndexedSample(NamedTuple):
 class IndexedDataset(Dataset):
     """Wraps a map-style dataset so each item is ``IndexedSample(index, data)``.
 
-    The index is the sample's stable identity ``i`` in ``0..N-1``: AdaPruner keys its learned
-    logits by it, so it must be the position in *this* dataset, not the position in a batch.
+    Not needed with :class:`~lightning_adapruner.DataPruning`, which knows which samples every batch holds;
+    use it when your own code wants the indices in the batch (then ``pruning_loss(loss, indices=idx)`` checks
+    them against the callback's once per epoch).
 
     Args:
         dataset: any map-style dataset (with ``__len__`` and ``__getitem__``).
-        targets: optional class label of every sample, used for per-class kept counts and the
-            per-class floor. When omitted it is read from ``dataset.targets`` (torchvision
-            datasets), following ``torch.utils.data.Subset`` wrappers.
+        targets: optional class label of every sample; else found by :func:`infer_targets`.
 
     Raises:
-        TypeError: if ``dataset`` has no ``__len__`` (an ``IterableDataset`` cannot be pruned by index).
+        TypeError: if ``dataset`` is an ``IterableDataset`` or has no ``__len__``.
+        ValueError: if ``targets`` has another length than ``dataset``.
 
     Example::
 
-        >>> ds = IndexedDataset(torch.utils.data.TensorDataset(torch.randn(4, 2), torch.tensor([0, 1, 0, 1])))
+        >>> y = torch.tensor([0, 1, 0, 1])
+        >>> ds = IndexedDataset(torch.utils.data.TensorDataset(torch.randn(4, 2), y), targets=y)
         >>> ds[2].index, ds.targets.tolist()
         (2, [0, 1, 0, 1])
     """
 
     def __init__(self, dataset: Dataset, targets: Tensor | None = None) -> None:
-        if not hasattr(dataset, "__len__"):
+        if isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
             raise TypeError(
-                f"IndexedDataset needs a map-style dataset with __len__, got {type(dataset).__name__}. "
-                "Data pruning keys its state by dataset index, so an IterableDataset cannot be pruned; "
-                "convert it to a map-style dataset first."
+                f"IndexedDataset needs a map-style dataset with __len__, got {type(dataset).__name__}. Data pruning "
+                "keys its state by dataset index, so an IterableDataset (even a sized one) cannot be pruned; "
+                "convert it to a map-style dataset first"
             )
         self.dataset = dataset
         self._targets = None if targets is None else torch.as_tensor(targets, dtype=torch.long)
@@ -68,18 +72,59 @@ class IndexedDataset(Dataset):
         return self._targets
 
 
-def infer_targets(dataset: Any) -> Tensor | None:
-    """Labels of ``dataset`` from a ``targets`` attribute, following ``Subset`` chains; else ``None``."""
-    if isinstance(dataset, IndexedDataset):
-        return dataset.targets
+def infer_targets(dataset: Any, _depth: int = 0) -> Tensor | None:
+    """Class labels of ``dataset`` (LongTensor ``[N]``), or ``None`` when they cannot be found.
+
+    Read from a ``targets`` or ``labels`` attribute (tensor, array or list, one per sample), following
+    ``Subset`` (so ``random_split``), ``ConcatDataset`` and any wrapper that keeps the wrapped dataset in
+    ``.dataset`` with the same length.
+
+    Example::
+
+        >>> from torch.utils.data import ConcatDataset, TensorDataset, random_split
+        >>> class Labelled(TensorDataset):
+        ...     def __init__(self, y):
+        ...         super().__init__(torch.zeros(len(y)))
+        ...         self.targets = y
+        >>> both = ConcatDataset([Labelled(torch.tensor([0, 1])), Labelled(torch.tensor([2, 3]))])
+        >>> part = random_split(both, [3, 1], generator=torch.Generator().manual_seed(0))[0]
+        >>> infer_targets(both).tolist(), infer_targets(part).tolist() == [[0, 1, 2, 3][i] for i in part.indices]
+        ([0, 1, 2, 3], True)
+    """
+    if _depth > _MAX_DEPTH:
+        return None
+    if isinstance(dataset, IndexedDataset) and dataset._targets is not None:
+        return dataset._targets
     if isinstance(dataset, Subset):
-        base = infer_targets(dataset.dataset)
+        base = infer_targets(dataset.dataset, _depth + 1)
         return None if base is None else base[torch.as_tensor(dataset.indices, dtype=torch.long)]
-    targets = getattr(dataset, "targets", None)
-    if targets is None:
+    if isinstance(dataset, ConcatDataset):
+        parts = [infer_targets(d, _depth + 1) for d in dataset.datasets]
+        return None if any(p is None for p in parts) else torch.cat(parts)  # type: ignore[arg-type]
+    for attribute in LABEL_ATTRIBUTES:
+        labels = _as_labels(getattr(dataset, attribute, None), dataset)
+        if labels is not None:
+            return labels
+    inner = getattr(dataset, "dataset", None)
+    if inner is not None and inner is not dataset and _length(inner) == _length(dataset):
+        return infer_targets(inner, _depth + 1)
+    return None
+
+
+def _as_labels(value: Any, dataset: Any) -> Tensor | None:
+    if value is None or callable(value):
         return None
     try:
-        out = torch.as_tensor(targets, dtype=torch.long).flatten()
-    except (TypeError, ValueError):
+        labels = torch.as_tensor(value).flatten()
+    except (TypeError, ValueError, RuntimeError):
         return None
-    return out if len(out) == len(dataset) else None
+    if labels.is_floating_point() or labels.dtype == torch.bool or labels.numel() != _length(dataset):
+        return None
+    return labels.long()
+
+
+def _length(dataset: Any) -> int | None:
+    try:
+        return len(dataset)
+    except TypeError:
+        return None

@@ -25,3 +25,30 @@ class MetricNames:
 
 
 METRIC_NAMES = MetricNames()
+
+
+@dataclass
+class ComputeLedger:
+    """Samples forwarded against what full data would have forwarded under the same loader and limits.
+
+    ``saved_share`` compares like with like: an epoch cut short by ``limit_train_batches`` is compared with
+    full data cut the same way, so ``prune_ratio=0`` always reports 0 saved.
+
+    Example::
+
+        >>> ledger = ComputeLedger()
+        >>> ledger.add(forwarded=70, full=100); ledger.add(forwarded=100, full=100)
+        >>> ledger.forwarded, round(ledger.saved_share, 3)
+        (170, 0.15)
+    """
+
+    forwarded: int = 0
+    full: int = 0
+
+    def add(self, forwarded: int, full: int) -> None:
+        self.forwarded += int(forwarded)
+        self.full += int(full)
+
+    @property
+    def saved_share(self) -> float:
+        return 0.0 if self.full == 0 else 1.0 - self.forwarded / self.full

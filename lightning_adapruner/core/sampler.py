@@ -1,34 +1,38 @@
-"""``PruningSampler``: draws only the kept samples, sharded disjointly across ranks."""
+"""``PruningSampler``: a shuffled, rank-sharded pass over a changeable set of dataset indices."""
 
 from __future__ import annotations
 
-import math
+import logging
 from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor
 from torch.utils.data import DistributedSampler
 
+from lightning_adapruner.core import functional as F
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 8192  # indices turned into Python ints at a time: a 10M-sample epoch never becomes one list
+
 
 class PruningSampler(DistributedSampler):
-    """Yields a shuffled, rank-sharded pass over a *changeable* set of dataset indices.
+    """Yields this rank's share of an epoch's order over a *changeable* set of dataset indices.
 
     Unlike ``torch.utils.data.DistributedSampler`` its length is not fixed at construction:
-    :meth:`set_indices` swaps the kept set, and ``len()`` follows. It subclasses
-    ``DistributedSampler`` so Lightning (``use_distributed_sampler=True``) uses it as is instead of
-    wrapping it in a ``DistributedSamplerWrapper`` that would pad the epoch back to full size.
+    :meth:`set_indices` swaps the set and ``len()`` follows. It subclasses ``DistributedSampler`` so Lightning
+    (``use_distributed_sampler=True``) uses it as is instead of wrapping it in a ``DistributedSamplerWrapper``
+    that would pad the epoch back to the full dataset.
 
-    Each rank gets ``ceil(K / world_size)`` samples: the shards are disjoint and cover the kept set;
-    when ``K`` is not a multiple of ``world_size`` the shortest shards are topped up with the first
-    samples of the shuffled order (``drop_last=False``, the default) or the remainder is left out of
-    this epoch (``drop_last=True``). Equal counts per rank keep DDP collectives in step.
+    The epoch's order is :func:`~lightning_adapruner.core.functional.epoch_order` of the set, shuffled from
+    ``(seed, epoch)``: every rank computes the same order and draws positions ``rank, rank + W, ...``, so the
+    shards are disjoint and cover the set. With ``K`` not a multiple of ``W`` the shards are topped up with
+    the first samples of the order (``drop_last=False``) or the remainder is left out (``drop_last=True``).
 
     Args:
         indices: dataset indices to draw from.
-        num_replicas: number of ranks (``trainer.world_size``).
-        rank: this process's global rank.
-        shuffle: reshuffle every epoch (seeded by ``seed + epoch``; Lightning calls ``set_epoch``).
-        seed: base seed of the shuffle; identical on every rank.
+        num_replicas: number of ranks (``trainer.world_size``); rank: this process's global rank.
+        shuffle: reshuffle every epoch; seed: base seed of the shuffle, identical on every rank.
         drop_last: leave out the ``K % num_replicas`` remainder instead of topping up.
 
     Example::
@@ -49,30 +53,49 @@ class PruningSampler(DistributedSampler):
         seed: int = 0,
         drop_last: bool = False,
     ) -> None:
-        # DistributedSampler.__init__ would fix the length from a dataset; we only take its type.
+        # DistributedSampler.__init__ would fix the length from a dataset; only its type is taken
         if num_replicas < 1 or not 0 <= rank < num_replicas:
             raise ValueError(f"rank must be in [0, num_replicas); got rank={rank}, num_replicas={num_replicas}")
-        self.num_replicas = num_replicas
-        self.rank = rank
-        self.shuffle = shuffle
-        self.seed = seed
-        self.drop_last = drop_last
+        self.num_replicas, self.rank = num_replicas, rank
+        self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
         self.epoch = 0
-        self.dataset = None  # no dataset: the kept indices are the population
+        self.dataset = None  # no dataset: the indices are the population
+        self._order: Tensor | None = None
+        self._start = 0
         self.set_indices(indices)
 
     def set_indices(self, indices: Sequence[int] | Tensor) -> None:
-        """Replace the kept set; takes effect at the next ``iter()``."""
+        """Replace the set; takes effect at the next ``iter()``."""
         idx = torch.as_tensor(indices).flatten().cpu()
-        if idx.dtype not in (torch.int32, torch.int64):  # int32 halves the memory of large kept sets
+        if idx.dtype not in (torch.int32, torch.int64):  # int32 halves the memory of large sets
             idx = idx.long()
         self.indices = idx
+        self._order, self._start = None, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self._order, self._start = None, 0
+        self.epoch = epoch
+
+    def set_order(self, order: Tensor, epoch: int, start: int = 0) -> None:
+        """Use ``order`` as ``epoch``'s global order; this rank's pass starts at its position ``start``
+        (a run resumed in the middle of the epoch continues where it stopped)."""
+        self.epoch, self._order, self._start = epoch, order.cpu(), start
+
+    def order(self) -> Tensor:
+        """The current epoch's global order (every rank's)."""
+        if self._order is None:
+            self._order = F.epoch_order(
+                self.indices, self.num_replicas, self.seed, self.epoch, self.shuffle, self.drop_last
+            )
+        return self._order
 
     @property
     def num_samples(self) -> int:  # type: ignore[override]
         """Samples this rank yields per epoch."""
-        k = self.indices.numel()
-        return k // self.num_replicas if self.drop_last else math.ceil(k / self.num_replicas)
+        if self._order is not None:
+            return self._order.numel() // self.num_replicas
+        return F.shard_length(self.indices.numel(), self.num_replicas, self.drop_last)
 
     @property
     def total_size(self) -> int:  # type: ignore[override]
@@ -82,14 +105,6 @@ class PruningSampler(DistributedSampler):
         return self.num_samples
 
     def __iter__(self) -> Iterator[int]:
-        idx = self.indices
-        if self.shuffle:
-            g = torch.Generator()
-            g.manual_seed(self.seed + self.epoch)
-            idx = idx[torch.randperm(idx.numel(), generator=g)]
-        total = self.total_size
-        if total > idx.numel():  # top up so every rank gets the same count
-            reps = math.ceil(total / max(idx.numel(), 1))
-            idx = idx.repeat(reps)
-        idx = idx[:total]
-        yield from idx[self.rank : total : self.num_replicas].tolist()
+        shard = self.order()[self.rank :: self.num_replicas][self._start :]
+        for chunk in shard.split(_CHUNK):
+            yield from chunk.tolist()

@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQ
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_adapruner import AdaptiveDatasetPruning
+from lightning_adapruner import AdaPruner, DataPruning, PruningMethod
 from lightning_adapruner.app.data import IndexedDataModule
 from lightning_adapruner.app.models import ImageClassifier
 from lightning_adapruner.app.train import (
@@ -27,7 +27,7 @@ from lightning_adapruner.app.train import (
 )
 
 CONF = config_dir()
-GROUPS = ("data", "model", "pruning", "trainer", "callbacks", "logger", "experiment")
+GROUPS = ("data", "model", "pruning", "pruning/harness", "trainer", "callbacks", "logger", "experiment")
 # Files the compose-and-instantiate tests below leave out, and why.
 NOT_INSTANTIATED = {
     "hydra/launcher/submitit_slurm.yaml": (
@@ -53,7 +53,20 @@ def test_the_groups_and_their_options():
     assert (CONF / "train.yaml").is_file() and CONF.name == "conf"
     assert options("data") == ["cifar10", "cifar100", "fashion_mnist", "imagefolder", "mnist", "synthetic"]
     assert options("model") == ["mlp", "resnet18", "resnet50", "small_cnn", "torchvision"]
-    assert {"adapruner", "adapruner_soft", "none"} <= set(options("pruning"))  # baselines join later
+    assert options("pruning") == [
+        "adapruner",
+        "adapruner_paper",
+        "adapruner_soft",
+        "el2n",
+        "forgetting",
+        "infobatch",
+        "none",
+        "random",
+        "random_dynamic",
+        "rs2",
+        "seta",
+    ]
+    assert options("pruning/harness") == ["default"]
     assert options("trainer") == ["cpu", "ddp", "ddp_cpu", "default", "gpu", "multinode"]
     assert {"paper_cifar10_resnet18", "paper_cifar100_resnet18", "fashion_mnist_quick"} <= set(options("experiment"))
     assert {"csv", "none", "tensorboard"} <= set(options("logger"))
@@ -85,7 +98,11 @@ def test_the_default_is_the_main_job(tmp_path):
         "lightning_adapruner.app.data.FashionMNISTDataModule",
         "lightning_adapruner.app.models.SmallCNN",
     )
-    assert (cfg.pruning.name, cfg.pruning.prune_ratio, cfg.pruning.callback.mode) == ("adapruner", 0.2, "sampler")
+    assert (cfg.pruning.name, cfg.pruning.prune_ratio, cfg.pruning.callback.method.mode) == (
+        "adapruner",
+        0.2,
+        "sampler",
+    )
     assert (cfg.trainer.accelerator, cfg.trainer.devices, cfg.seed, cfg.test_after_fit) == ("cpu", 1, 0, True)
     assert list(cfg.logger) == ["csv"] and cfg.data.seed == cfg.pruning.callback.seed == 0
     assert cfg.pruning.callback.export_dir == str(tmp_path)
@@ -131,12 +148,27 @@ def test_pruning_configs_instantiate(tmp_path, name):
     assert {"name", "prune_ratio", "retrain", "callback"} <= set(cfg.pruning) and cfg.pruning.name == name
     assert 0.0 <= cfg.pruning.prune_ratio < 1.0
     callback = None if cfg.pruning.callback is None else instantiate(cfg.pruning.callback)
-    assert callback is None or isinstance(callback, pl.Callback)
-    if isinstance(callback, AdaptiveDatasetPruning):
+    assert (callback is None) == (name == "none")
+    if callback is not None:  # the shared harness, 1:1 onto DataPruning, with the method 1:1 onto its class
+        assert isinstance(callback, DataPruning) and isinstance(callback.method, PruningMethod)
         assert callback.prune_ratio == cfg.pruning.prune_ratio and callback.export_dir == str(tmp_path)
-    expected = {"adapruner": ("sampler", False), "adapruner_soft": ("soft", True), "none": (None, False)}
+        assert cfg.pruning.callback.seed == cfg.seed
+        assert callback.method.name == name or name.startswith("adapruner")
+    expected = {
+        "adapruner": ("sampler", False),
+        "adapruner_soft": ("soft", True),
+        "adapruner_paper": ("sampler", False),
+    }
     if name in expected:
-        assert (getattr(callback, "mode", None), cfg.pruning.retrain) == expected[name]
+        assert isinstance(callback.method, AdaPruner)
+        assert (callback.method.mode, cfg.pruning.retrain) == expected[name]
+
+
+@pytest.mark.parametrize("name", options("pruning/harness"))
+def test_harness_configs_compose_into_every_pruning_config(tmp_path, name):
+    for pruning in (p for p in options("pruning") if p != "none"):
+        cfg = compose_train(tmp_path, f"pruning={pruning}", f"pruning/harness@pruning.callback={name}")
+        assert cfg.pruning.callback._target_ == "lightning_adapruner.DataPruning" and "method" in cfg.pruning.callback
 
 
 @pytest.mark.parametrize("name", options("trainer"))
@@ -199,7 +231,7 @@ def test_experiment_configs_instantiate(tmp_path, name):
     callback = instantiate(cfg.pruning.callback) if cfg.pruning.callback is not None else None
     trainer = instantiate(cfg.trainer, logger=False, enable_progress_bar=False)
     assert isinstance(dm, IndexedDataModule) and isinstance(model, ImageClassifier) and isinstance(trainer, pl.Trainer)
-    assert callback is None or isinstance(callback, AdaptiveDatasetPruning)
+    assert callback is None or isinstance(callback, DataPruning)
 
 
 @pytest.mark.parametrize(("name", "cutout"), [("paper_cifar10_resnet18", 16), ("paper_cifar100_resnet18", 8)])
@@ -210,7 +242,7 @@ def test_paper_presets_match_the_paper(tmp_path, name, cutout):
     opt = cfg.model.optimizer
     assert (opt._target_, opt.lr, opt.momentum, opt.weight_decay) == ("torch.optim.SGD", 0.1, 0.9, 5e-4)
     assert (cfg.trainer.max_epochs, cfg.trainer.accelerator) == (200, "gpu")
-    assert (cfg.pruning.callback.mode, cfg.pruning.retrain) == ("soft", True)
+    assert (cfg.pruning.callback.method.mode, cfg.pruning.retrain) == ("soft", True)
 
 
 def test_submitit_launcher_example_is_opt_in():

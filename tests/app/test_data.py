@@ -12,23 +12,31 @@ import torchvision.datasets as tvd
 from fixtures_data import write_cifar, write_image_folder, write_mnist_like
 
 import lightning_adapruner.app.data as data
+from lightning_adapruner import IndexedSample
 from lightning_adapruner.app.data import (
     CIFAR10DataModule,
     CIFAR100DataModule,
     DatasetNotFoundError,
     FashionMNISTDataModule,
     ImageFolderDataModule,
+    IndexedDataModule,
     MNISTDataModule,
     PlantedDataModule,
     make_planted,
     planted_datamodule,
 )
-from lightning_adapruner.app.data._base import split_indices, symmetric_label_noise
 from lightning_adapruner.app.data._idx import read_idx
+from lightning_adapruner.app.data._seeding import split_indices, symmetric_label_noise
 from lightning_adapruner.app.data._tensor import Cutout, TensorAugment
-from lightning_adapruner.core.dataset import IndexedSample
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(autouse=True)
+def _indexed_batches(monkeypatch):
+    """These tests compare batches with the raw data by index, so the zoo serves IndexedDataset splits here
+    (the switch the zoo offers; its default is plain (x, y) batches, see test_default_batches_are_plain)."""
+    monkeypatch.setattr(IndexedDataModule, "yield_indices", True)
 
 
 def first_batch(loader):
@@ -83,6 +91,12 @@ def test_bad_planted_and_other_arguments():
         CIFAR10DataModule(cutout=40)
     with pytest.raises(ValueError, match="root must be the path .* got '\\?\\?\\?'"):
         ImageFolderDataModule()
+    with pytest.raises(TypeError, match="takes root=<dataset folder>, not data_dir"):
+        ImageFolderDataModule(root="images", data_dir="data")
+    with pytest.raises(TypeError, match="no label_noise argument: use flip_fraction"):
+        PlantedDataModule(label_noise=0.1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'num_sample'"):
+        PlantedDataModule(num_sample=10)  # a typo is not silently ignored
 
 
 # ------------------------------------------------------------------------------------ pure helpers
@@ -240,6 +254,24 @@ def test_datamodule_drives_a_trainer():
         assert (model.val_batches > 0) == expect_val
 
 
+def test_default_batches_are_plain(monkeypatch):
+    """The class attribute is the one switch of the batch format; labels, masks and splits stay the same."""
+    monkeypatch.undo()
+    assert IndexedDataModule.yield_indices is False
+
+    class Plain(PlantedDataModule):
+        yield_indices = False
+
+    indexed = planted_datamodule(num_samples=100, num_test_samples=10)
+    plain = Plain(num_samples=100, num_test_samples=10)
+    plain.setup()
+    for loader in (plain.train_dataloader(), plain.val_dataloader(), plain.test_dataloader()):
+        x, y = next(iter(loader))
+        assert x.dtype == torch.float32 and y.dtype == torch.long and x.shape[1:] == (32,)
+    assert torch.equal(plain.train_targets, indexed.train_targets)
+    assert torch.equal(plain.noisy_mask, indexed.noisy_mask) and torch.equal(plain.val_indices, indexed.val_indices)
+
+
 def test_worker_processes_return_the_same_samples():
     dm = planted_datamodule(num_samples=120, batch_size=40, num_workers=2)
     idx, x, y = first_batch(dm.val_dataloader())
@@ -253,7 +285,11 @@ def fashion():
     assert (DEBIAN_DIR / "train-images-idx3-ubyte.gz").is_file(), (
         "run `make test` (apt-get install dataset-fashion-mnist)"
     )
-    dm = FashionMNISTDataModule(data_dir="/nonexistent-data-dir", batch_size=64, download=False)
+
+    class Indexed(FashionMNISTDataModule):  # module-scoped: built before the autouse switch applies
+        yield_indices = True
+
+    dm = Indexed(data_dir="/nonexistent-data-dir", batch_size=64, download=False)
     dm.setup()
     return dm
 

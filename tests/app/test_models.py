@@ -22,7 +22,6 @@ from lightning_adapruner.app.models import (
     cifar_resnet50,
     torchvision_model,
 )
-from lightning_adapruner.core.dataset import IndexedDataset
 
 NUM_CLASSES = 10
 INPUTS = {"fmnist": (1, 28, 28), "cifar": (3, 32, 32)}
@@ -138,16 +137,16 @@ def test_torchvision_model_unknown_name():
 # --------------------------------------------------------------------------------------------- classifier
 
 
-def make_dataset(n: int = 64, noise_seed: int = 0, shape: tuple[int, ...] = (1, 28, 28)) -> IndexedDataset:
+def make_dataset(n: int = 64, noise_seed: int = 0, shape: tuple[int, ...] = (1, 28, 28)) -> TensorDataset:
     """Noisy copies of one fixed random image per class: learnable within a couple of epochs. Datasets
     with different ``noise_seed`` share the class prototypes, so they are train/validation splits."""
     prototypes = torch.randn(NUM_CLASSES, *shape, generator=torch.Generator().manual_seed(1234))
     y = torch.arange(n) % NUM_CLASSES
     x = prototypes[y] + 0.5 * torch.randn(n, *shape, generator=torch.Generator().manual_seed(noise_seed))
-    return IndexedDataset(TensorDataset(x, y))
+    return TensorDataset(x, y)
 
 
-def make_loader(dataset: IndexedDataset, shuffle: bool = False) -> DataLoader:
+def make_loader(dataset: TensorDataset, shuffle: bool = False) -> DataLoader:
     return DataLoader(dataset, batch_size=32, shuffle=shuffle)
 
 
@@ -170,8 +169,8 @@ def make_model(**kwargs) -> ImageClassifier:
 
 
 @torch.no_grad()
-def dataset_loss(model: ImageClassifier, dataset: IndexedDataset) -> float:
-    x, y = dataset.dataset.tensors
+def dataset_loss(model: ImageClassifier, dataset: TensorDataset) -> float:
+    x, y = dataset.tensors
     was_training = model.training
     loss = F.cross_entropy(model.eval()(x), y).item()
     model.train(was_training)
@@ -185,10 +184,11 @@ def test_fit_onecycle(monkeypatch):
     seen: list[torch.Tensor] = []
     pruning_loss = model.pruning_loss
 
-    def spy(per_sample_loss, indices, **kwargs):
-        assert per_sample_loss.shape == indices.shape and per_sample_loss.requires_grad
-        seen.append(indices.clone())
-        return pruning_loss(per_sample_loss, indices, **kwargs)
+    def spy(per_sample_loss, **kwargs):
+        assert per_sample_loss.shape == kwargs["targets"].shape and per_sample_loss.requires_grad
+        assert set(kwargs) == {"logits", "targets"}  # what the score-based methods may ask for
+        seen.append(per_sample_loss.detach().clone())
+        return pruning_loss(per_sample_loss, **kwargs)
 
     monkeypatch.setattr(model, "pruning_loss", spy)
     before = dataset_loss(model, train)
@@ -196,8 +196,8 @@ def test_fit_onecycle(monkeypatch):
     trainer.fit(model, make_loader(train, shuffle=True), make_loader(val))
 
     assert dataset_loss(model, train) < 0.5 * before
-    # training_step hands the dataset indices of every sample to the controller, once per epoch.
-    assert torch.cat(seen).sort().values.tolist() == sorted(list(range(len(train))) * 2)
+    # training_step hands one loss per sample of every batch to the controller, every epoch
+    assert torch.cat(seen).numel() == 2 * len(train)
 
     (config,) = trainer.lr_scheduler_configs
     assert isinstance(config.scheduler, OneCycleLR) and config.interval == "step"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 from pathlib import Path
@@ -11,9 +12,9 @@ import pytest
 import torch
 from lightning.pytorch.loggers import CSVLogger
 
+import lightning_adapruner.app.report
+from lightning_adapruner import METRIC_NAMES, SUBSET_FILE
 from lightning_adapruner.app.report import (
-    KEEP_SHARE_COLUMN,
-    KEEP_SHARE_TARGET_COLUMN,
     PLOT_FILES,
     ReportInputs,
     Run,
@@ -31,6 +32,8 @@ from lightning_adapruner.app.report import (
     per_class_share,
     render_markdown,
 )
+from lightning_adapruner.app.report.markdown import TABLE_HEADER
+from lightning_adapruner.app.summary import METRICS_FILE
 from lightning_adapruner.core.export import write_pruned_subset
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -71,8 +74,8 @@ def _write_csv_log(run_dir: Path, ratio: float, seed: int) -> Path:
     for epoch in range(EPOCHS):
         share = 1 - ratio * epoch / (EPOCHS - 1)
         logger.log_metrics({"train/loss": 1.0 / (epoch + 1), "epoch": epoch}, step=10 * epoch + 4)
-        adp = {"adp/samples_forwarded": float(N * (epoch + 1)), "adp/lambda": 1.0}
-        adp |= {KEEP_SHARE_COLUMN: share + 0.01 * seed, KEEP_SHARE_TARGET_COLUMN: share, "epoch": epoch}
+        adp = {METRIC_NAMES.samples_forwarded: float(N * (epoch + 1)), "adp/lambda": 1.0}
+        adp |= {METRIC_NAMES.keep_share: share + 0.01 * seed, METRIC_NAMES.keep_share_target: share, "epoch": epoch}
         logger.log_metrics(adp, step=10 * epoch + 9)
         logger.log_metrics({"val/acc": 0.5 + 0.1 * epoch, "epoch": epoch}, step=10 * epoch + 9)
     logger.save()
@@ -99,7 +102,7 @@ def _write_subset(run_dir: Path, ratio: float, seed: int) -> Path:
 def _write_metrics(run_dir: Path, metrics: dict) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / ".hydra").mkdir(exist_ok=True)
-    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    (run_dir / METRICS_FILE).write_text(json.dumps(metrics))
 
 
 @pytest.fixture
@@ -119,7 +122,7 @@ def sweep(tmp_path: Path) -> tuple[Path, list[dict]]:
                     subset = _write_subset(run_dir, ratio, seed)
                     csv_path = _write_csv_log(run_dir, ratio, seed)
                     # run-relative for seed 0, absolute for seed 1: both are allowed
-                    extra["subset_path"] = "pruned_subset.json" if seed == 0 else str(subset)
+                    extra["subset_path"] = SUBSET_FILE if seed == 0 else str(subset)
                     extra["metrics_csv"] = str(csv_path.relative_to(run_dir)) if seed == 0 else str(csv_path)
                 metrics = _metrics(method, ratio, seed, **extra)
                 _write_metrics(run_dir, metrics)
@@ -135,9 +138,10 @@ def sweep(tmp_path: Path) -> tuple[Path, list[dict]]:
     return root, written
 
 
-def _table_row(report: str, method: str, ratio: str) -> list[str]:
-    prefix = f"| `{method}` | {ratio} |"
-    matches = [line for line in report.splitlines() if line.startswith(prefix)]
+def _table_row(report: str, method: str, ratio: str, header: str = TABLE_HEADER) -> list[str]:
+    """The cells of the row of ``method`` at ``ratio`` in the tables with ``header`` (the main table by default)."""
+    prefix, width = f"| `{method}` | {ratio} |", header.count("|")
+    matches = [line for line in report.splitlines() if line.startswith(prefix) and line.count("|") == width]
     assert len(matches) == 1, f"expected one table row {prefix!r} in:\n{report}"
     return [cell.strip() for cell in matches[0].strip("|").split("|")]
 
@@ -222,7 +226,7 @@ def test_several_settings_get_a_section_and_a_panel_each(tmp_path):
                 job += 1
     assert main([str(root)]) == 0
     report = (root / "report" / "report.md").read_text()
-    assert "dataset/model/epochs combinations: 2" in report
+    assert "settings (dataset / model / epochs / label noise): 2" in report
     assert report.index("## mnist / mlp, 4 epochs") < report.index("## synthetic / mlp, 4 epochs")
     assert report.count("| `none` | 0 (full data) | 2 |") == 2
     for file_name in PLOT_FILES.values():
@@ -316,10 +320,10 @@ def test_format_helpers():
 
 
 def test_parse_run_resolves_paths_and_rejects_bad_files(tmp_path):
-    data = _metrics("adapruner", 0.3, 2, subset_path="pruned_subset.json", metrics_csv="/abs/metrics.csv")
+    data = _metrics("adapruner", 0.3, 2, subset_path=SUBSET_FILE, metrics_csv="/abs/metrics.csv")
     del data["wall_time_s"], data["dataset"]  # optional keys may be missing
     run = parse_run(data, "3", tmp_path)
-    assert run.subset_path == tmp_path / "pruned_subset.json" and run.metrics_csv == Path("/abs/metrics.csv")
+    assert run.subset_path == tmp_path / SUBSET_FILE and run.metrics_csv == Path("/abs/metrics.csv")
     assert (run.seed, run.dataset, run.wall_time_s, run.epochs) == (2, "?", None, EPOCHS)
     assert parse_run({"method": "none", "test_acc": 0.9}, "n", tmp_path).prune_ratio_target == 0.0
     for bad, message in [
@@ -353,3 +357,44 @@ def test_mean_per_epoch_and_per_class_share():
     assert shares[0] == 0.75 and math.isnan(shares[1]) and shares[2] == 0.5
     with pytest.raises(ValueError, match="classes"):
         per_class_share([1], [1, 2])
+
+
+def test_noisy_and_clean_runs_are_reported_apart_with_their_comparisons(tmp_path, capsys):
+    """A small sweep on disk, clean and with label noise: each setting gets its table, pairing and saving."""
+    root = tmp_path / "sweep"
+    job = 0
+    for noise in (0.0, 0.2):
+        for method, ratio in (("none", 0.0), ("el2n", 0.3), ("random", 0.5)):
+            for seed in SEEDS:
+                run_dir = root / str(job)
+                run_dir.mkdir(parents=True)
+                acc = 0.9 - noise - (0.0005 if method == "el2n" else 0.05 * ratio) + 0.01 * seed
+                extra = {"label_noise": noise, "test_acc": acc, "samples_forwarded": int(1000 * (1 - ratio))}
+                if method == "el2n":  # any method that exports a subset gets a score histogram
+                    extra["subset_path"] = str(_write_subset(run_dir, ratio, seed))
+                    extra["metrics_csv"] = str(_write_csv_log(run_dir, ratio, seed))
+                _write_metrics(run_dir, _metrics(method, ratio, seed, **extra))
+                job += 1
+    assert main([str(root), "--tolerance", "0.001"]) == 0
+    report = (root / "report" / "report.md").read_text()
+    clean, noisy = report.split("## synthetic / mlp, 4 epochs, label noise 0.2")
+    assert "## synthetic / mlp, 4 epochs\n" in clean and "settings (dataset / model / epochs / label noise): 2" in clean
+    for section in (clean, noisy.split("Test accuracy and wall time:")[0]):
+        assert section.count("| `none` | 0 (full data) | 2 |") == 1
+        assert "| `el2n` | 0.3 | 2 | -0.05 ± 0.00 |" in section  # paired seed by seed with full data
+        assert "| `el2n` | 30.0% | 0.3 |" in section and "| `random` | none | — | — |" in section
+    for file_name in PLOT_FILES.values():
+        assert (root / "report" / file_name).read_bytes().startswith(PNG_MAGIC), file_name
+        assert f"]({file_name})" in report
+    assert main([str(root), "--tolerance", "-1"]) == 2
+    assert "tolerance must be >= 0" in capsys.readouterr().err
+
+
+def test_matplotlib_is_imported_only_inside_the_plotting_functions():
+    """Loading, aggregating and rendering never need matplotlib: no module of the report imports it at the top."""
+    package = Path(lightning_adapruner.app.report.__file__).parent
+    for path in package.glob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(name.startswith("matplotlib") for name in names), f"{path.name} imports {names} at the top"

@@ -17,7 +17,8 @@ from omegaconf import DictConfig
 
 from lightning_adapruner import read_pruned_subset
 from lightning_adapruner.app.data import DatasetNotFoundError
-from lightning_adapruner.app.train import SUMMARY_KEYS, config_dir, train
+from lightning_adapruner.app.summary import SUMMARY_KEYS
+from lightning_adapruner.app.train import config_dir, train
 
 ROOT = Path(__file__).resolve().parents[2]
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")

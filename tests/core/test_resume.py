@@ -1,18 +1,30 @@
-"""Stop after epoch e, resume from the checkpoint: the same kept sets and final mask as one run."""
+"""Stop anywhere, resume from the checkpoint: the same samples, the same state, bit for bit.
+
+End-of-epoch checkpoints (at train-epoch end and at validation end) and a SIGKILL in the middle of a pruned
+epoch while the kept set is still shrinking, in one process and in two."""
+
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
-from helpers import TinyModel, loader, random_dataset, trainer
+from custom_method_example import KeepHardest
+from helpers import EpochRecorder, TinyModel, loader, random_dataset, trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from lightning_adapruner import AdaptiveDatasetPruning
-from lightning_adapruner.core.baselines import ForgettingPruning, InfoBatchPruning
+from lightning_adapruner import AdaPruner, DataPruning, ForgettingPruning, InfoBatchPruning, RS2Pruning, SeTaPruning
 
+WORKER = Path(__file__).resolve().parents[1] / "resume_worker.py"
 METHODS = {
-    "adapruner": lambda: AdaptiveDatasetPruning(0.4, warmup_epochs=1, prune_epochs=3, export_dir=False, seed=7),
-    "forgetting": lambda: ForgettingPruning(0.4, warmup_epochs=1, prune_epochs=3, export_dir=False, seed=7),
-    "infobatch": lambda: InfoBatchPruning(0.4, warmup_epochs=1, prune_epochs=3, export_dir=False, seed=7),
+    "adapruner": AdaPruner,
+    "forgetting": ForgettingPruning,
+    "infobatch": InfoBatchPruning,
+    "seta": SeTaPruning,
+    "rs2": RS2Pruning,
+    "keep_hardest": KeepHardest,
 }
 
 
@@ -25,45 +37,80 @@ class StopAfter(L.Callback):
             trainer.should_stop = True
 
 
-class KeptRecorder(L.Callback):
-    def __init__(self):
-        self.kept = {}
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        self.kept[trainer.current_epoch] = pl_module.adaptive_pruning._sampler.indices.long().clone()
-
-
-def run(tmp_path, with_val, callbacks=(), ckpt_path=None, epochs=6, method="adapruner"):
+def run(tmp_path, with_val, method, callbacks=(), ckpt_path=None, epochs=6):
     L.seed_everything(0)
-    ds = random_dataset(300)
-    rec = KeptRecorder()
-    adp = METHODS[method]()
+    rec = EpochRecorder()
+    cb = DataPruning(METHODS[method](), 0.4, warmup_epochs=1, prune_epochs=3, export_dir=False, seed=7)
     t = trainer(
-        max_epochs=epochs, callbacks=[adp, rec, *callbacks], enable_checkpointing=True, default_root_dir=tmp_path
+        max_epochs=epochs, callbacks=[cb, rec, *callbacks], enable_checkpointing=True, default_root_dir=tmp_path
     )
     val = loader(random_dataset(64, seed=1), 32, shuffle=False) if with_val else None
-    model = TinyModel()
-    t.fit(model, loader(ds, 16), val_dataloaders=val, ckpt_path=ckpt_path)
-    return adp, rec
+    t.fit(TinyModel(scheduler="pruned"), loader(random_dataset(300), 16), val_dataloaders=val, ckpt_path=ckpt_path)
+    return cb, rec
 
 
 @pytest.mark.parametrize("with_val", [False, True], ids=["ckpt-on-train-epoch-end", "ckpt-on-validation-end"])
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_resume_matches_uninterrupted_run(tmp_path, with_val, method):
-    full_adp, full_rec = run(tmp_path / "full", with_val, method=method)
-
+def test_resume_after_an_epoch_matches_the_uninterrupted_run(tmp_path, with_val, method):
+    full, full_rec = run(tmp_path / "full", with_val, method)
     ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="{epoch}", save_top_k=-1, every_n_epochs=1)
-    run(tmp_path / "part", with_val, callbacks=[StopAfter(2), ckpt], method=method)
-    resumed_adp, resumed_rec = run(
-        tmp_path / "resumed", with_val, ckpt_path=tmp_path / "ckpt" / "epoch=2.ckpt", method=method
-    )
-
+    run(tmp_path / "part", with_val, method, callbacks=[StopAfter(2), ckpt])
+    resumed, resumed_rec = run(tmp_path / "resumed", with_val, method, ckpt_path=tmp_path / "ckpt" / "epoch=2.ckpt")
     assert sorted(resumed_rec.kept) == [3, 4, 5]
     for e in (3, 4, 5):
         assert torch.equal(resumed_rec.kept[e], full_rec.kept[e]), f"kept set of epoch {e} differs"
-    assert torch.equal(resumed_adp._export_scores(), full_adp._export_scores())
-    assert resumed_adp._samples_forwarded == full_adp._samples_forwarded
-    assert torch.equal(resumed_adp.kept_indices, full_adp.kept_indices)
-    if method == "adapruner":
-        assert torch.equal(resumed_adp._momentum, full_adp._momentum)
-        assert float(resumed_adp._k) == float(full_adp._k)
+    for name, value in full.method.state_dict()["states"].items():
+        assert torch.equal(resumed.method.state_dict()["states"][name], value), name
+    assert resumed.forwarded_samples == full.forwarded_samples
+    assert torch.equal(resumed.kept_indices, full.kept_indices)
+
+
+def _worker(out, *args):
+    return subprocess.run(
+        [sys.executable, str(WORKER), str(out), *map(str, args)], capture_output=True, text=True, timeout=300
+    )
+
+
+def _seen(out, tag, rank, epoch):
+    """{global step: indices forwarded} of ``epoch`` in a worker's log."""
+    steps = {}
+    for line in (out / f"seen-{tag}-rank{rank}.txt").read_text().splitlines():
+        e, step, *idx = line.split()
+        if int(e) == epoch:
+            steps[int(step)] = list(map(int, idx))
+    return steps
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("devices", "method"), [(1, "adapruner"), (1, "infobatch"), (2, "adapruner")])
+def test_a_sigkill_mid_epoch_resumes_to_the_same_samples_and_the_same_bits(tmp_path, devices, method):
+    # N=2000, batch 50, p=0.3 over prune_epochs=4: epochs of 40, 37, 34, ... batches; step 90 is inside
+    # epoch 2 (steps 77..110) while the kept set is still shrinking; the last checkpoint before it is step 85
+    batches_per_epoch = [40, 37, 34, 31, 28, 28] if devices == 1 else [20, 19, 17, 16, 14, 14]
+    start_of_2 = sum(batches_per_epoch[:2])
+    kill, ckpt_step = start_of_2 + 13, start_of_2 + 10 - (start_of_2 + 10) % 5
+    full = _worker(tmp_path / "full", "--devices", devices, "--method", method)
+    assert full.returncode == 0, full.stderr[-3000:]
+    killed = _worker(tmp_path / "run", "--devices", devices, "--method", method, "--kill-step", kill, "--tag", "killed")
+    assert killed.returncode != 0 and not (tmp_path / "run" / "rank0.pt").exists()  # it really died mid-fit
+    ckpt = tmp_path / "run" / "ckpt" / f"step={ckpt_step}.ckpt"
+    assert ckpt.is_file()
+    resumed = _worker(tmp_path / "run", "--devices", devices, "--method", method, "--ckpt", ckpt, "--tag", "resumed")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for rank in range(devices):
+        ref = torch.load(tmp_path / "full" / f"rank{rank}.pt", weights_only=False)
+        got = torch.load(tmp_path / "run" / f"rank{rank}.pt", weights_only=False)
+        for name, value in ref["state"]["states"].items():
+            assert torch.equal(got["state"]["states"][name], value), name
+        assert torch.equal(got["final"], ref["final"]) and got["forwarded"] == ref["forwarded"]
+        for epoch in (3, 4, 5):
+            assert torch.equal(got["kept"][epoch], ref["kept"][epoch])
+        # the interrupted epoch: what the killed run forwarded up to the checkpoint, then what the resumed run
+        # forwarded, is exactly the uninterrupted epoch: none twice, none skipped
+        reference = Counter(i for idx in _seen(tmp_path / "full", "run", rank, 2).values() for i in idx)
+        before = [
+            i for step, idx in _seen(tmp_path / "run", "killed", rank, 2).items() if step <= ckpt_step for i in idx
+        ]
+        after = [i for idx in _seen(tmp_path / "run", "resumed", rank, 2).values() for i in idx]
+        assert Counter(before) + Counter(after) == reference
+        assert sum(reference.values()) == len(before) + len(after)

@@ -71,3 +71,13 @@ def test_int32_indices_stay_int32():
     assert s.indices.dtype == torch.int32 and sorted(s) == [0, 1, 2, 3, 4]
     s.set_indices([1, 2])
     assert s.indices.dtype == torch.int64
+
+
+def test_a_resumed_pass_continues_at_its_position():
+    s = PruningSampler(range(40), num_replicas=2, rank=1, seed=0)
+    s.set_epoch(3)
+    full = list(s)
+    s.set_order(s.order(), epoch=3, start=7)
+    assert list(s) == full[7:] and len(s) == 20  # the length stays the epoch's, as Lightning counts it
+    s.set_epoch(4)
+    assert len(list(s)) == 20  # a new epoch starts from its beginning

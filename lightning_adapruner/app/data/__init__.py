@@ -1,10 +1,13 @@
-"""The datamodule zoo: every split yields ``IndexedSample`` batches, so ``idx, (x, y) = batch``.
+"""The datamodule zoo: every split yields plain ``(x, y)`` batches, as any user's datamodule would.
 
 ``FashionMNISTDataModule`` is the project's default; ``PlantedDataModule`` is the synthetic set
-with planted duplicates and flipped labels used by the tests and demos.
+with planted duplicates and flipped labels used by the tests and demos. Every datamodule takes the
+arguments of ``IndexedDataModule`` (``data_dir``, ``batch_size``, ``num_workers``, ``val_fraction``,
+``label_noise``, ``seed``, ``pin_memory``) by name, beside its own.
 """
 
-from lightning_adapruner.app.data._base import DatasetNotFoundError, IndexedDataModule
+from lightning_adapruner.app.data._base import IndexedDataModule
+from lightning_adapruner.app.data._files import DatasetNotFoundError
 from lightning_adapruner.app.data.cifar import CIFAR10DataModule, CIFAR100DataModule
 from lightning_adapruner.app.data.fashion_mnist import FashionMNISTDataModule
 from lightning_adapruner.app.data.imagefolder import ImageFolderDataModule

@@ -7,13 +7,15 @@ import logging
 import os
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from lightning_adapruner.app.data._base import DatasetNotFoundError, IndexedDataModule, Source, download_status
-from lightning_adapruner.app.data._tensor import TensorAugment, TensorImageDataset
+from lightning_adapruner.app.data._base import IndexedDataModule, Source
+from lightning_adapruner.app.data._files import DatasetFiles
+from lightning_adapruner.app.data._tensor import TensorAugment, TensorImageDataset, image_source
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,9 @@ IDX_FILES = {
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an unsigned-byte idx file (``.gz`` or not) into a ``uint8`` array of its declared shape.
+
+    Args:
+        path: the file; a ``.gz`` suffix means gzip-compressed.
 
     Raises:
         ValueError: if the file is not a ubyte idx file or its size disagrees with its header.
@@ -46,7 +51,14 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
 
 def find_idx_files(directory: str | os.PathLike) -> tuple[dict[str, Path] | None, list[str]]:
-    """The four idx files in ``directory`` (each plain or ``.gz``, plain preferred), or ``None`` and what is missing."""
+    """The four idx files in ``directory`` (each plain or ``.gz``, plain preferred), or ``None`` and what is missing.
+
+    Args:
+        directory: the folder to look in.
+
+    Returns:
+        ``({key of IDX_FILES: path}, [])`` when all four are there, else ``(None, [missing names])``.
+    """
     directory = Path(directory)
     found: dict[str, Path] = {}
     missing: list[str] = []
@@ -65,100 +77,75 @@ class IdxDataModule(IndexedDataModule):
 
     Subclasses set ``display_name``, ``folder`` (torchvision's folder under ``data_dir``),
     ``torchvision_class``, ``mean``/``std``, ``hflip`` and ``apt_package``.
+
+    Args:
+        augment: random crop (padding 2) of training images, and a horizontal flip where ``hflip``.
+        download: let :meth:`prepare_data` download into ``data_dir`` when the files are nowhere local.
+        system_dir: second directory to look in (``None`` to skip it).
+        **common: the arguments of :class:`~lightning_adapruner.app.data.IndexedDataModule`.
     """
 
-    display_name = "MNIST-like"
-    folder = "MNIST"
-    torchvision_class = "MNIST"
-    mean = (0.5,)
-    std = (0.5,)
-    hflip = False
+    display_name: str
+    folder: str
+    torchvision_class: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    hflip: bool = False
     apt_package: str | None = None
     num_classes = 10
     input_shape = (1, 28, 28)
 
     def __init__(
-        self,
-        data_dir: str = "data",
-        batch_size: int = 128,
-        num_workers: int = 0,
-        val_fraction: float = 0.1,
-        label_noise: float = 0.0,
-        seed: int = 0,
-        pin_memory: bool = False,
-        augment: bool = False,
-        download: bool = True,
-        system_dir: str | None = None,
+        self, *, augment: bool = False, download: bool = True, system_dir: str | None = None, **common: Any
     ) -> None:
-        super().__init__(data_dir, batch_size, num_workers, val_fraction, label_noise, seed, pin_memory)
+        super().__init__(**common)
         self.augment = augment
         self.download = download
         self.system_dir = system_dir
-        self._download_error: str | None = None
-        self._download_tried = False
-        self._files: dict[str, Path] | None = None
+        self._files = DatasetFiles(self.display_name, download, self.data_dir)
+        self._found: dict[str, Path] | None = None
 
     @property
     def raw_dir(self) -> Path:
         """torchvision's layout: ``data_dir/<folder>/raw``."""
         return Path(self.data_dir) / self.folder / "raw"
 
-    def _candidates(self) -> list[tuple[Path, str]]:
+    def _places(self) -> list[tuple[Path, str]]:
         places = [(self.raw_dir, "torchvision layout under data_dir")]
         if self.system_dir:
             label = f"Debian package {self.apt_package}" if self.apt_package else "system_dir"
             places.append((Path(self.system_dir), label))
         return places
 
-    def _locate(self) -> tuple[dict[str, Path] | None, list[str]]:
-        report = []
-        for directory, label in self._candidates():
-            if not directory.is_dir():
-                report.append(f"{directory} ({label}): no such directory")
-                continue
-            files, missing = find_idx_files(directory)
-            if files is not None:
-                return files, report
-            report.append(f"{directory} ({label}): missing {', '.join(missing)}")
-        return None, report
-
     def prepare_data(self) -> None:
         """Download with torchvision into ``data_dir`` when the files are nowhere local and ``download=True``."""
-        files, _ = self._locate()
-        if files is not None or not self.download:
-            return
-        self._download_tried = True
+        found, _ = self._files.locate(self._places(), find_idx_files)
+        if found is None:
+            self._files.try_download(self._download)
+
+    def _download(self) -> None:
         import torchvision.datasets as tvd
 
         cls = getattr(tvd, self.torchvision_class)
-        try:
-            for train in (True, False):
-                cls(self.data_dir, train=train, download=True)
-        except Exception as err:  # network errors come in many types (URLError, RuntimeError, OSError, ...)
-            self._download_error = f"{type(err).__name__}: {err}"
-            log.warning("%s download into %s failed: %s", self.display_name, self.data_dir, self._download_error)
+        for train in (True, False):
+            cls(self.data_dir, train=train, download=True)
 
     def _files_or_raise(self) -> dict[str, Path]:
-        if self._files is not None:
-            return self._files
-        files, report = self._locate()
-        if files is None:
-            raise DatasetNotFoundError(self._not_found_message(report))
-        log.info("%s: reading idx files from %s", self.display_name, files["train_images"].parent)
-        self._files = files
-        return files
+        if self._found is None:
+            found, report = self._files.locate(self._places(), find_idx_files)
+            if found is None:
+                raise self._files.not_found(report, self._fixes())
+            log.info("%s: reading idx files from %s", self.display_name, found["train_images"].parent)
+            self._found = found
+        return self._found
 
-    def _not_found_message(self, report: list[str]) -> str:
-        dl = download_status(self.download, self._download_tried, self._download_error, self.data_dir)
-        looked = "\n".join(f"  - {line}" for line in [*report, dl])
+    def _fixes(self) -> list[str]:
         fixes = []
         if self.apt_package:
             fixes.append(f"install the Debian package: `apt-get install {self.apt_package}` (works offline)")
         names = ", ".join(f"{stem}.gz" for stem in IDX_FILES.values())
         fixes.append(f"put {names} (or the decompressed files) in {self.raw_dir}")
-        fixes.append("go online with download=True and call prepare_data() (the Trainer does)")
-        how = "\n".join(f"  - {fix}" for fix in fixes)
-        return f"{self.display_name} not found. Looked in:\n{looked}\nFix it in one of these ways:\n{how}"
+        return fixes
 
     def _read(self, images_key: str, labels_key: str) -> tuple[Tensor, Tensor]:
         files = self._files_or_raise()
@@ -172,11 +159,9 @@ class IdxDataModule(IndexedDataModule):
         return images.unsqueeze(1), labels
 
     def _load_train(self) -> Source:
-        images, labels = self._read("train_images", "train_labels")
-        clean = TensorImageDataset(images, labels, self.mean, self.std)
-        train = clean.with_transforms(augment=TensorAugment(padding=2, hflip=self.hflip)) if self.augment else clean
-        return Source(train=train, evaluation=clean, targets=labels)
+        augment = TensorAugment(padding=2, hflip=self.hflip) if self.augment else None
+        clean = TensorImageDataset(*self._read("train_images", "train_labels"), self.mean, self.std)
+        return image_source(clean, augment=augment)
 
     def _load_test(self) -> TensorImageDataset:
-        images, labels = self._read("test_images", "test_labels")
-        return TensorImageDataset(images, labels, self.mean, self.std)
+        return TensorImageDataset(*self._read("test_images", "test_labels"), self.mean, self.std)

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from lightning_adapruner.app.data._base import Source
+
 log = logging.getLogger(__name__)
 
 
@@ -81,7 +83,11 @@ class Cutout:
 
 
 def normalisation(mean: Sequence[float], std: Sequence[float]) -> tuple[Tensor, Tensor]:
-    """``(mean, std)`` as ``[C, 1, 1]`` float tensors for per-channel normalisation of ``[C, H, W]`` images."""
+    """``(mean, std)`` as ``[C, 1, 1]`` float tensors for per-channel normalisation of ``[C, H, W]`` images.
+
+    Args:
+        mean, std: one entry per channel; ``std > 0``.
+    """
     if len(mean) != len(std) or any(not math.isfinite(s) or s <= 0 for s in std):
         raise ValueError(f"mean and std need one entry per channel and std > 0, got mean={mean}, std={std}")
     return torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1), torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
@@ -146,8 +152,33 @@ class TensorImageDataset(Dataset):
         return x, int(self.targets[index])
 
     def with_transforms(self, augment: TensorAugment | None = None, cutout: Cutout | None = None) -> TensorImageDataset:
-        """The same images and labels (shared memory) with other transforms, e.g. the evaluation view."""
+        """The same images and labels (shared memory) with other transforms, e.g. the evaluation view.
+
+        Args:
+            augment, cutout: the transforms of the new view (``None``: off).
+        """
         out = TensorImageDataset.__new__(TensorImageDataset)
         out.images, out.targets, out.mean, out.std = self.images, self.targets, self.mean, self.std
         out.augment, out.cutout = augment, cutout
         return out
+
+
+def image_source(
+    clean: TensorImageDataset, augment: TensorAugment | None = None, cutout: Cutout | None = None
+) -> Source:
+    """The training pool of in-memory images: ``clean`` for evaluation, a view with ``augment``/``cutout`` for training.
+
+    Args:
+        clean: the images with no random transform.
+        augment, cutout: the training transforms (``None``: off; with both off the two views are ``clean``).
+
+    Example::
+
+        >>> images, labels = torch.zeros(3, 1, 4, 4, dtype=torch.uint8), torch.tensor([0, 1, 0])
+        >>> clean = TensorImageDataset(images, labels, mean=(0.5,), std=(0.5,))
+        >>> source = image_source(clean, augment=TensorAugment(padding=1))
+        >>> source.train is source.evaluation, source.train.images is clean.images, source.targets.tolist()
+        (False, True, [0, 1, 0])
+    """
+    train = clean if augment is None and cutout is None else clean.with_transforms(augment=augment, cutout=cutout)
+    return Source(train=train, evaluation=clean, targets=clean.targets)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from lightning_adapruner.app.data._idx import IdxDataModule
 
@@ -21,30 +22,25 @@ class FashionMNISTDataModule(IdxDataModule):
     fail, ``setup`` raises one :class:`DatasetNotFoundError` naming the places and the fixes.
 
     Images stay a ``uint8`` tensor; each item is normalised with ``(0.2860, 0.3530)`` on the fly.
-    The validation set is a seeded hold-out of the training split; the test split is the official
-    10 000 images. See :class:`~lightning_adapruner.app.data.IndexedDataModule` for the shared arguments.
+    The validation set is a seeded hold-out of the 60 000 training images; the test split is the official
+    10 000 images.
 
     Args:
-        data_dir: root of torchvision's layout and download target.
-        batch_size: samples per batch.
-        num_workers: ``DataLoader`` workers.
-        val_fraction: share of the 60 000 training images held out for validation, in ``[0, 1)``.
-        label_noise: share of training labels flipped to another class, in ``[0, 1]``.
-        seed: seeds the hold-out and the label noise.
-        pin_memory: ``DataLoader(pin_memory=...)``.
-        augment: random crop (padding 2) and horizontal flip of training images.
-        download: let :meth:`prepare_data` download into ``data_dir`` when the files are nowhere local.
         system_dir: second place to look (``None`` to skip it).
+        **common: ``augment`` (random crop with padding 2 and horizontal flip of training images) and
+            ``download``, as for :class:`~lightning_adapruner.app.data.MNISTDataModule`, and the arguments of
+            :class:`~lightning_adapruner.app.data.IndexedDataModule`.
 
     Raises:
+        ValueError: on an out-of-range argument.
         DatasetNotFoundError: in ``setup`` when the files are in none of the places.
 
     Example::
 
-        >>> dm = FashionMNISTDataModule(batch_size=4)  # doctest: +SKIP
-        >>> dm.prepare_data(); dm.setup("fit")  # doctest: +SKIP
-        >>> idx, (x, y) = next(iter(dm.train_dataloader()))  # doctest: +SKIP
-        >>> tuple(x.shape), len(dm.train_dataset), len(dm.val_dataset)  # doctest: +SKIP
+        >>> dm = FashionMNISTDataModule(data_dir="no-data-here", batch_size=4, download=False)  # the Debian files
+        >>> dm.setup("fit")
+        >>> x, y = next(iter(dm.train_dataloader()))
+        >>> tuple(x.shape), len(dm.train_dataset), len(dm.val_dataset)
         ((4, 1, 28, 28), 54000, 6000)
     """
 
@@ -68,28 +64,5 @@ class FashionMNISTDataModule(IdxDataModule):
         "Ankle boot",
     )
 
-    def __init__(
-        self,
-        data_dir: str = "data",
-        batch_size: int = 128,
-        num_workers: int = 0,
-        val_fraction: float = 0.1,
-        label_noise: float = 0.0,
-        seed: int = 0,
-        pin_memory: bool = False,
-        augment: bool = False,
-        download: bool = True,
-        system_dir: str | None = DEBIAN_FASHION_MNIST_DIR,
-    ) -> None:
-        super().__init__(
-            data_dir,
-            batch_size,
-            num_workers,
-            val_fraction,
-            label_noise,
-            seed,
-            pin_memory,
-            augment,
-            download,
-            system_dir,
-        )
+    def __init__(self, *, system_dir: str | None = DEBIAN_FASHION_MNIST_DIR, **common: Any) -> None:
+        super().__init__(system_dir=system_dir, **common)

@@ -10,7 +10,9 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from lightning_adapruner.app.data._base import DatasetNotFoundError, IndexedDataModule, Source, check_arg
+from lightning_adapruner.app.data._base import IndexedDataModule, Source
+from lightning_adapruner.app.data._checks import check_arg, check_int
+from lightning_adapruner.app.data._files import DatasetNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -74,53 +76,55 @@ class ImageFolderDataModule(IndexedDataModule):
     padding ``image_size // 8`` plus a horizontal flip for training when ``augment``), and normalised.
 
     Args:
-        root: dataset folder (mandatory; ``"???"`` is Hydra's mark for it).
+        root: dataset folder (mandatory; ``"???"`` is Hydra's mark for it). It takes the place of ``data_dir``.
         image_size: side of the square images the model sees.
-        batch_size: samples per batch.
-        num_workers: ``DataLoader`` workers (decoding images costs; use a few).
-        val_fraction: share of the training folder held out for validation, in ``[0, 1)``.
-        label_noise: share of training labels flipped to another class, in ``[0, 1]``.
-        seed: seeds the hold-out and the label noise.
-        pin_memory: ``DataLoader(pin_memory=...)``.
         augment: random crop and horizontal flip of training images.
         mean, std: per-channel normalisation constants (ImageNet's by default).
+        **common: the other arguments of :class:`~lightning_adapruner.app.data.IndexedDataModule`
+            (``num_workers``: decoding images costs, use a few).
 
     Raises:
         ValueError: on an out-of-range argument (``root`` left at ``"???"`` included).
+        TypeError: when given ``data_dir`` (pass ``root``).
         DatasetNotFoundError: in ``setup`` when ``root`` (or the requested split) is missing.
 
     Example::
 
-        >>> dm = ImageFolderDataModule(root="path/to/images", image_size=64)  # doctest: +SKIP
-        >>> dm.setup("fit"); dm.num_classes  # doctest: +SKIP
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> root = Path(tempfile.mkdtemp())
+        >>> for name in ("cat/0.png", "cat/1.png", "dog/0.png", "dog/1.png"):
+        ...     (root / name).parent.mkdir(exist_ok=True)
+        ...     Image.new("RGB", (10, 10)).save(root / name)
+        >>> dm = ImageFolderDataModule(root=str(root), image_size=8, batch_size=2, val_fraction=0.25)
+        >>> dm.classes, dm.num_classes, dm.input_shape
+        (['cat', 'dog'], 2, (3, 8, 8))
+        >>> dm.setup("fit")
+        >>> x, y = next(iter(dm.val_dataloader()))
+        >>> tuple(x.shape), len(dm.train_dataset)
+        ((1, 3, 8, 8), 3)
+        >>> import shutil; shutil.rmtree(root)
     """
 
     def __init__(
         self,
+        *,
         root: str = "???",
         image_size: int = 32,
-        batch_size: int = 128,
-        num_workers: int = 0,
-        val_fraction: float = 0.1,
-        label_noise: float = 0.0,
-        seed: int = 0,
-        pin_memory: bool = False,
         augment: bool = True,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        **common: Any,
     ) -> None:
         check_arg(
             "root", root, isinstance(root, str) and root not in ("", "???"), "the path of a class-per-folder image set"
         )
-        check_arg(
-            "image_size",
-            image_size,
-            isinstance(image_size, int) and not isinstance(image_size, bool) and image_size >= 1,
-            "an int >= 1",
-        )
+        check_int("image_size", image_size, 1)
         check_arg("mean", mean, len(mean) == 3, "3 per-channel values (images are loaded as RGB)")
         check_arg("std", std, len(std) == 3 and all(s > 0 for s in std), "3 positive per-channel values")
-        super().__init__(root, batch_size, num_workers, val_fraction, label_noise, seed, pin_memory)
+        if "data_dir" in common:
+            raise TypeError("ImageFolderDataModule takes root=<dataset folder>, not data_dir")
+        super().__init__(data_dir=root, **common)
         self.root = root
         self.image_size = image_size
         self.augment = augment

@@ -18,25 +18,30 @@ class MNISTDataModule(IdxDataModule):
     :class:`DatasetNotFoundError` naming the places and the fixes. Normalised with ``(0.1307, 0.3081)``.
 
     Args:
-        data_dir: root of torchvision's layout and download target.
-        batch_size: samples per batch.
-        num_workers: ``DataLoader`` workers.
-        val_fraction: share of the training images held out for validation, in ``[0, 1)``.
-        label_noise: share of training labels flipped to another class, in ``[0, 1]``.
-        seed: seeds the hold-out and the label noise.
-        pin_memory: ``DataLoader(pin_memory=...)``.
         augment: random crop (padding 2) of training images; no flip, which would change digits.
         download: let :meth:`prepare_data` download into ``data_dir`` when the files are nowhere local.
         system_dir: optional second directory holding the four idx files.
+        **common: the arguments of :class:`~lightning_adapruner.app.data.IndexedDataModule`.
 
     Raises:
+        ValueError: on an out-of-range argument.
         DatasetNotFoundError: in ``setup`` when the files are in none of the places.
 
     Example::
 
-        >>> dm = MNISTDataModule(data_dir="data", batch_size=4)  # doctest: +SKIP
-        >>> dm.prepare_data(); dm.setup("fit")  # doctest: +SKIP
-        >>> idx, (x, y) = next(iter(dm.train_dataloader()))  # doctest: +SKIP
+        >>> from lightning_adapruner.app.data import DatasetNotFoundError
+        >>> dm = MNISTDataModule(data_dir="no-data-here", batch_size=4, download=False)
+        >>> dm.num_classes, dm.input_shape
+        (10, (1, 28, 28))
+        >>> try:
+        ...     dm.setup("fit")  # with download=True, dm.prepare_data() would fetch the files first
+        ... except DatasetNotFoundError as err:
+        ...     lines = str(err).splitlines()
+        >>> for line in lines[:3]:
+        ...     print(line)
+        MNIST not found. Looked in:
+          - no-data-here/MNIST/raw (torchvision layout under data_dir): no such directory
+          - download: disabled (download=False)
     """
 
     display_name = "MNIST"

@@ -15,7 +15,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import CosineAnnealingLR, LRScheduler, OneCycleLR
 from torchmetrics.classification import MulticlassAccuracy
 
-from lightning_adapruner.core.controller import PruningPerformanceController
+from lightning_adapruner import PruningPerformanceController
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,13 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 class ImageClassifier(PruningPerformanceController, LightningModule):
     """Trains ``net`` with per-sample cross-entropy, handed to AdaPruner through ``pruning_loss``.
 
-    Batches are ``idx, (x, y)`` (an :class:`~lightning_adapruner.IndexedDataset`). Without an
+    Batches are the datamodule's plain ``(x, y)``; ``training_step`` hands the per-sample loss (and the logits,
+    for the methods that score from them) to ``pruning_loss``, every other step uses the same criterion. Without an
     ``AdaptiveDatasetPruning`` callback it trains on the plain mean loss. The learning-rate schedule
     steps once per optimiser step and is sized by :attr:`pruning_stepping_batches`, so it ends exactly
-    when a pruned (shorter) fit does. Logs ``train/loss`` (the loss the network is trained on, i.e.
-    the score-weighted ``T1`` under pruning), ``train/acc``, ``val/loss``, ``val/acc``, ``test/loss``
-    and ``test/acc``; the accuracies are micro-averaged (share of correct predictions).
+    when a pruned (shorter) fit does. Logs ``train/loss`` (the unweighted mean task loss, comparable with a run
+    without pruning, whatever the method's re-weighting), ``train/acc``, ``val/loss``, ``val/acc``,
+    ``test/loss`` and ``test/acc``; the accuracies are micro-averaged (share of correct predictions).
 
     Args:
         net: the network mapping images to ``num_classes`` logits (Hydra instantiates it first).
@@ -84,11 +85,19 @@ class ImageClassifier(PruningPerformanceController, LightningModule):
         return self.net(x)
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        idx, (x, y) = batch
+        x, y = batch
         logits, per_sample = self._per_sample_loss(x, y)
-        loss = self.pruning_loss(per_sample, idx, outputs=logits, targets=y)
+        loss = self.pruning_loss(per_sample, logits=logits, targets=y)
         self.train_acc(logits, y)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=len(y))
+        self.log(
+            "train/loss",
+            per_sample.mean(),
+            on_step=True,
+            on_epoch=True,
+            prog_bar=True,
+            sync_dist=True,
+            batch_size=len(y),
+        )
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))
         return loss
 
@@ -110,7 +119,7 @@ class ImageClassifier(PruningPerformanceController, LightningModule):
         return logits, F.cross_entropy(logits, y, reduction="none", label_smoothing=self.label_smoothing)
 
     def _evaluate(self, batch: Any, stage: str, accuracy: MulticlassAccuracy) -> None:
-        _, (x, y) = batch
+        x, y = batch
         logits, per_sample = self._per_sample_loss(x, y)
         accuracy(logits, y)
         self.log(f"{stage}/loss", per_sample.mean(), prog_bar=True, sync_dist=True, batch_size=len(y))

@@ -33,8 +33,8 @@ class MLP(PruningPerformanceController, L.LightningModule):
         self.net = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
 
     def training_step(self, batch, batch_idx):
-        idx, (x, y) = batch
-        return self.pruning_loss(F.cross_entropy(self.net(x), y, reduction="none"), idx)
+        x, y = batch
+        return self.pruning_loss(F.cross_entropy(self.net(x), y, reduction="none"))
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9)

@@ -1,0 +1,62 @@
+"""Every private Lightning name the package uses, in this one module, imported only when called.
+
+Two needs have no public API in Lightning (tested on 2.4 and 2.6):
+
+- the fit loop's training-data source, so the callback can hand Lightning a loader drawing only the kept
+  samples before Lightning sizes the epoch (``fit_loop._data_source``, ``_DataLoaderSource``);
+- re-instantiating the user's ``DataLoader`` (any subclass, with its own arguments) around another sampler
+  (``lightning.pytorch.utilities.data._update_dataloader``).
+
+``tests/core/test_private_api.py`` fails if any other module of the package imports a private name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+
+def _private(module: str, name: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        import lightning
+
+        raise RuntimeError(
+            f"lightning_adapruner needs {module}.{name}, which lightning {lightning.__version__} does not have "
+            f"({err}). It is tested with lightning 2.4 to 2.6: install a version in that range"
+        ) from None
+
+
+def install_train_data_hook(trainer: Any, provide: Callable[[Callable[[], Any]], Any]) -> Callable[[], None]:
+    """Route the fit loop's every training-dataloader request through ``provide(request)``.
+
+    ``request()`` returns the user's dataloader (from the module, the datamodule or ``fit``'s argument);
+    ``provide`` returns the loader Lightning trains on. Returns a function that undoes the routing.
+    """
+    source_cls = _private("lightning.pytorch.trainer.connectors.data_connector", "_DataLoaderSource")
+    fit_loop = trainer.fit_loop
+    original = fit_loop._data_source
+
+    class _PruningDataSource(source_cls):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__(original.instance, original.name)
+
+        def dataloader(self) -> Any:
+            return provide(super().dataloader)
+
+    fit_loop._data_source = _PruningDataSource()
+
+    def uninstall() -> None:
+        fit_loop._data_source = original
+
+    return uninstall
+
+
+def replace_sampler(dataloader: Any, sampler: Any) -> Any:
+    """A copy of ``dataloader`` (same class and arguments) drawing from ``sampler``."""
+    from lightning.pytorch.trainer.states import RunningStage
+
+    update = _private("lightning.pytorch.utilities.data", "_update_dataloader")
+    return update(dataloader, sampler, mode=RunningStage.TRAINING)

@@ -1,0 +1,427 @@
+"""``DataPruning``: the callback that prunes a Lightning fit's training data with any :class:`PruningMethod`."""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from torch import Tensor
+
+from lightning_adapruner.core import _lightning
+from lightning_adapruner.core import functional as F
+from lightning_adapruner.core.dataset import infer_targets
+from lightning_adapruner.core.distributed import collectives_for
+from lightning_adapruner.core.export import SUBSET_NAME, write_pruned_subset
+from lightning_adapruner.core.loader import inspect_train_loader, with_sampler
+from lightning_adapruner.core.method import PruningMethod
+from lightning_adapruner.core.metrics import METRIC_NAMES, METRIC_PREFIX
+from lightning_adapruner.core.sampler import PruningSampler
+from lightning_adapruner.core.session import LoaderFacts, PruningSession
+
+try:  # lightning >= 2.5 re-exports typing_extensions' override; older versions need it from the source
+    from typing_extensions import override
+except ImportError:  # pragma: no cover - typing_extensions ships with lightning
+    from typing import override  # type: ignore[attr-defined,no-redef]
+
+log = logging.getLogger(__name__)
+
+
+class DataPruning(Callback):
+    """Prunes the training data of a fit: each epoch draws only the samples ``method`` keeps.
+
+    The callback replaces the training loader's sampler by a :class:`~lightning_adapruner.PruningSampler`, so
+    pruned samples are never loaded or forwarded, and knows from its order which dataset indices every batch
+    holds: the user's batches, datamodule and ``train_dataloader()`` stay as they are. The keep share follows
+    one schedule for every method (``warmup_epochs`` on full data, then down to ``1 - prune_ratio`` over
+    ``prune_epochs``), so methods compared at one ``prune_ratio`` forward the same number of samples.
+    :class:`~lightning_adapruner.PruningPerformanceController`'s ``pruning_loss`` hands each batch's per-sample
+    losses to it. At the end of fit it keeps exactly ``round((1 - prune_ratio) * N)`` samples and writes them to
+    ``<export_dir>/pruned_subset.{json,pt}``.
+
+    Args:
+        method: the pruning method (:mod:`lightning_adapruner.methods`, or your own :class:`PruningMethod`).
+        prune_ratio: ``p`` in ``[0, 1)``, the share of training samples removed once the schedule has reached it.
+        warmup_epochs: epochs on full data before the first cut.
+        prune_epochs: epochs over which the keep share steps down; ``None``: half the epochs after warm-up.
+        schedule: shape of the step-down: ``"linear"``, ``"cosine"``, ``"exponential"`` or ``"step"``.
+        class_floor: every class keeps at least this many samples (needs labels).
+        targets: class label of every training sample; ``None`` finds them on the dataset (``targets`` or
+            ``labels``, through ``Subset``/``random_split``/``ConcatDataset`` and wrappers).
+        seed: seeds every draw (the epoch orders, ties, random picks), the same on every rank; ``None`` follows
+            the global seed of ``seed_everything`` (0 without one).
+        drop_last: drop the ``K % world_size`` remainder of an epoch instead of topping shards up.
+        export_dir: where the kept subset is written; ``None``: ``trainer.default_root_dir``; ``False``: nowhere.
+        verbose: print a one-line pruning status per epoch on rank 0.
+
+    Raises:
+        ValueError / TypeError: for an argument out of range, naming it, the allowed values and the value given.
+
+    Example::
+
+        >>> from lightning_adapruner import RandomPruning
+        >>> DataPruning(RandomPruning(), prune_ratio=0.3).state_key
+        "DataPruning{'method': 'random', 'prune_ratio': 0.3}"
+    """
+
+    def __init__(
+        self,
+        method: PruningMethod,
+        prune_ratio: float,
+        warmup_epochs: int = 1,
+        prune_epochs: int | None = None,
+        schedule: F.ScheduleShape = "linear",
+        class_floor: int = 0,
+        targets: Tensor | None = None,
+        seed: int | None = None,
+        drop_last: bool = False,
+        export_dir: str | Path | bool | None = None,
+        verbose: bool = True,
+    ) -> None:
+        if not isinstance(method, PruningMethod):
+            raise TypeError(f"method must be a PruningMethod (see lightning_adapruner.methods), got {method!r}")
+        self.method = method
+        self.prune_ratio = check_ratio(prune_ratio)
+        if schedule not in F.SCHEDULE_SHAPES:
+            raise ValueError(f"schedule must be one of {F.SCHEDULE_SHAPES}, got {schedule!r}")
+        self.warmup_epochs = check_int("warmup_epochs", warmup_epochs, minimum=0)
+        self.prune_epochs = None if prune_epochs is None else check_int("prune_epochs", prune_epochs, minimum=1)
+        self.class_floor = check_int("class_floor", class_floor, minimum=0)
+        self.seed = None if seed is None else check_int("seed", seed, minimum=0)
+        self.schedule: F.ScheduleShape = schedule
+        self.targets = None if targets is None else torch.as_tensor(targets, dtype=torch.long).flatten()
+        self.drop_last, self.export_dir, self.verbose = bool(drop_last), export_dir, bool(verbose)
+        self.kept_indices: Tensor | None = None  # the exported subset, after fit
+        self.export_path: Path | None = None
+        self._session = self._new_session()
+        self._fit_trainer: pl.Trainer | None = None
+        self._uninstall: Callable[[], None] | None = None
+
+    def _new_session(self) -> PruningSession:
+        return PruningSession(
+            self.method,
+            self.prune_ratio,
+            self.warmup_epochs,
+            self.prune_epochs,
+            self.schedule,
+            self.class_floor,
+            self.drop_last,
+        )
+
+    # ------------------------------------------------------------------ public
+    @property
+    def state_key(self) -> str:
+        return f"{type(self).__qualname__}{ {'method': self.method.name, 'prune_ratio': self.prune_ratio}!r}"
+
+    @property
+    def keep_fraction(self) -> float:
+        """``r = 1 - prune_ratio``."""
+        return 1.0 - self.prune_ratio
+
+    def network_loss(self, per_sample_loss: Tensor, indices: Tensor | None = None, **inputs: Tensor) -> Tensor:
+        """The loss the network trains on for the current training batch; hands the batch's detached per-sample
+        statistics to the method. :meth:`PruningPerformanceController.pruning_loss` calls it; call it yourself
+        from a module without the mixin.
+
+        Args:
+            per_sample_loss: ``[B]``, one loss per sample of the batch (keep the graph).
+            indices: optional dataset indices of the batch's samples; checked against the tracked ones once per
+                epoch (catches batch positions passed by mistake).
+            **inputs: the tensors the method asks for (``method.inputs``, e.g. ``logits=``, ``targets=``).
+        """
+        return self._session.network_loss(per_sample_loss, indices, inputs)
+
+    @property
+    def forwarded_samples(self) -> int:
+        """Samples forwarded so far in this fit, on all ranks (0 before the fit starts)."""
+        session = self._session
+        if not session.started:
+            return 0
+        return session.ledger.forwarded + (session.record.forwarded() if session.record is not None else 0)
+
+    @property
+    def saved_share(self) -> float:
+        """``1 - forwarded / what full data would have forwarded`` over the epochs closed so far."""
+        return self._session.ledger.saved_share if self._session.started else 0.0
+
+    @property
+    def batch_indices(self) -> Tensor:
+        """Dataset indices of the current training batch's samples (on the state's device), in batch order."""
+        record = self._session.record
+        if record is None:
+            raise RuntimeError(f"{type(self).__name__}.batch_indices is defined inside a training step")
+        return record.indices(record.steps)
+
+    def estimated_stepping_batches(self, trainer: pl.Trainer) -> int | float:
+        """Optimiser steps the whole fit takes under the pruning schedule: size step-based LR schedulers with it.
+
+        Lightning's ``trainer.estimated_stepping_batches`` assumes every epoch is full-size, so a scheduler sized
+        by it would never finish its cycle; one sized by this ends exactly at the last step.
+        """
+        full = trainer.estimated_stepping_batches  # prepares the train dataloader, and so the plan
+        if trainer.max_epochs in (None, -1) or full == float("inf") or not self._session.started:
+            return full
+        return F.stepping_batches(self._session.planned_batches, trainer.accumulate_grad_batches, trainer.max_steps)
+
+    # ------------------------------------------------------------------ hooks
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit":
+            self._begin_fit(trainer, pl_module)
+
+    @override
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit":
+            self._end_fit(trainer)
+
+    @override
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        self._session.end_batch(returned_loss=_has_loss(outputs))
+
+    @override
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._close_epoch(trainer, pl_module)
+
+    @override
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._export(trainer)
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return self._session.state_dict()
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._session.load_state_dict(state_dict)
+
+    # ------------------------------------------------------------------ workers
+    def _begin_fit(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        name = type(pl_module).__name__
+        if not callable(getattr(pl_module, "pruning_loss", None)):
+            raise TypeError(
+                f"{type(self).__name__} needs the LightningModule to mix in PruningPerformanceController, but {name} "
+                f"does not. Fix: `class {name}(PruningPerformanceController, LightningModule)` and return "
+                "`self.pruning_loss(per_sample_loss)` from training_step"
+            )
+        others = [c for c in trainer.callbacks if isinstance(c, DataPruning)]
+        if len(others) > 1:
+            raise ValueError(f"one pruning callback drives a fit, got {len(others)}: keep one of {others}")
+        if trainer.max_epochs is None or trainer.max_epochs < 1:
+            raise ValueError(
+                f"{type(self).__name__} schedules pruning by epoch and needs a finite number of epochs; pass "
+                f"Trainer(max_epochs=...) (got max_epochs={trainer.max_epochs})"
+            )
+        if trainer.max_epochs <= self.warmup_epochs and self.prune_ratio > 0 and not self.method.forward_all:
+            rank_zero_warn(
+                f"max_epochs={trainer.max_epochs} <= warmup_epochs={self.warmup_epochs}: no epoch is pruned during "
+                "training (the kept subset is still exported at the end). Lower warmup_epochs or train longer."
+            )
+        self._session = self._new_session()  # a fresh fit starts from fresh state (a checkpoint is restored after)
+        self.kept_indices, self.export_path = None, None
+        self._fit_trainer, self._loader, self._user_reload_epoch = trainer, None, -1
+        self._user_reload = trainer.reload_dataloaders_every_n_epochs
+        self._seed = int(trainer.strategy.broadcast(self.seed if self.seed is not None else _global_seed(), src=0))
+        self._fit_start = time.perf_counter()
+        trainer.reload_dataloaders_every_n_epochs = 1  # Lightning re-sizes the epoch only when it reloads
+        self._uninstall = _lightning.install_train_data_hook(trainer, self._provide_loader)
+
+    def _end_fit(self, trainer: pl.Trainer) -> None:
+        if self._uninstall is not None:
+            self._uninstall()
+            self._uninstall = None
+            trainer.reload_dataloaders_every_n_epochs = self._user_reload
+        self._loader, self._fit_trainer = None, None
+
+    def _provide_loader(self, request: Callable[[], Any]) -> Any:
+        """The loader of the coming epoch: the user's, drawing the planned samples (same object while it can be,
+        so ``persistent_workers`` keep their workers)."""
+        trainer = self._fit_trainer
+        assert trainer is not None
+        epoch = trainer.current_epoch
+        due = self._user_reload > 0 and epoch - self._user_reload_epoch >= self._user_reload
+        if self._loader is None or due:
+            user_loader = request()
+            info = inspect_train_loader(user_loader, type(self).__name__)
+            if self._session.started and info.num_samples != self._session.facts.num_samples:
+                raise ValueError(
+                    f"the training set changed size during the fit ({self._session.facts.num_samples} -> "
+                    f"{info.num_samples}): per-sample pruning state is keyed by dataset index"
+                )
+            self._user_reload_epoch = epoch
+            if not self._session.started:
+                self._start(trainer, user_loader, info)
+            self._sampler = PruningSampler(
+                [0], trainer.world_size, trainer.global_rank, info.shuffle, self._seed, self.drop_last
+            )
+            self._loader = with_sampler(user_loader, self._sampler, _lightning.replace_sampler)
+        record = self._session.plan(epoch)
+        self._sampler.set_order(record.order_cpu, record.epoch, start=record.steps * record.batch_size)
+        return self._loader
+
+    def _start(self, trainer: pl.Trainer, loader: Any, info: Any) -> None:
+        labels = self.targets if self.targets is not None else infer_targets(loader.dataset)
+        if labels is not None and labels.numel() != info.num_samples:
+            raise ValueError(f"targets has {labels.numel()} labels but the training set has {info.num_samples} samples")
+        if labels is None:
+            if self.class_floor > 0:
+                raise ValueError(
+                    "class_floor needs the training labels: give the dataset a `targets` attribute or pass "
+                    f"{type(self).__name__}(targets=<label of every training sample>)"
+                )
+            rank_zero_warn(
+                f"{type(self).__name__} found no class labels on the training set (no `targets`/`labels` attribute "
+                "through its wrappers): per-class kept counts are left out of the export. Pass "
+                f"{type(self).__name__}(targets=<label of every training sample>) to have them"
+            )
+        else:
+            labels = labels.to(torch.int16 if (labels.numel() == 0 or int(labels.max()) < 2**15) else torch.long)
+        facts = LoaderFacts(
+            info.num_samples,
+            info.batch_size,
+            info.drop_last,
+            info.shuffle,
+            trainer.limit_train_batches,
+            int(trainer.max_epochs or 1),
+            trainer.strategy.root_device,
+            labels,
+        )
+        self._session.start(facts, collectives_for(trainer.strategy), self._seed)
+        if self._session.record is not None and self._session.record.steps:
+            rank_zero_info(
+                f"[{self.method.name}] resuming epoch {self._session.record.epoch} at batch "
+                f"{self._session.record.steps}: the pruning sampler continues with the samples not yet forwarded "
+                "(Lightning's warning about a non-resumable dataloader does not apply to them)"
+            )
+
+    def _close_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        session = self._session
+        if session.record is None:
+            return
+        epoch, kept = session.record.epoch, session.record.num_unique
+        session.close()
+        n = session.facts.num_samples
+        metrics = {
+            METRIC_NAMES.keep_share_target: session.budget(epoch) / n,
+            METRIC_NAMES.keep_share: kept / n,
+            METRIC_NAMES.samples_forwarded: float(session.ledger.forwarded),
+            METRIC_NAMES.saved_share: session.ledger.saved_share,
+            **({METRIC_NAMES.task_loss: session.task_loss} if session.task_loss is not None else {}),
+            **{f"{METRIC_PREFIX}{k}": float(v) for k, v in session.method.metrics().items()},
+        }
+        pl_module.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=False)
+        if self.verbose:
+            extra = ", ".join(f"{k}={v:.3g}" for k, v in session.method.metrics().items())
+            self._status(
+                trainer,
+                f"[{self.method.name}] epoch {epoch}: kept {kept / n:.3f} of the data (target "
+                f"{metrics[METRIC_NAMES.keep_share_target]:.3f}), {session.ledger.forwarded} samples forwarded so "
+                f"far ({session.ledger.saved_share:.1%} saved)" + (f", {extra}" if extra else ""),
+            )
+
+    def _export(self, trainer: pl.Trainer) -> None:
+        session = self._session
+        if not session.started:
+            return
+        epoch = trainer.current_epoch
+        self.kept_indices = session.finish(epoch)
+        n, k = session.facts.num_samples, self.kept_indices.numel()
+        if self.export_dir is False or not trainer.is_global_zero:
+            return
+        base = Path(self.export_dir if isinstance(self.export_dir, (str, Path)) else trainer.default_root_dir)
+        self.export_path = write_pruned_subset(
+            base / SUBSET_NAME, self.kept_indices, session.method.scores(), self._metadata(trainer, epoch)
+        )
+        self._status(
+            trainer,
+            f"[{self.method.name}] kept {k} of {n} samples (prune ratio target {self.prune_ratio:.4f}, realised "
+            f"{(n - k) / n:.4f}); {session.ledger.forwarded} samples forwarded ({session.ledger.saved_share:.1%} "
+            f"saved); subset written to {self.export_path}",
+        )
+
+    def _metadata(self, trainer: pl.Trainer, epoch: int) -> dict[str, Any]:
+        session, kept = self._session, self.kept_indices
+        assert kept is not None
+        n = session.facts.num_samples
+        meta: dict[str, Any] = {
+            "method": self.method.name,
+            "num_samples": n,
+            "num_pruned": n - kept.numel(),
+            "prune_ratio_target": self.prune_ratio,
+            "prune_ratio_realised": round((n - kept.numel()) / n, 6),
+            "seed": self._seed,
+            "epochs_completed": int(trainer.fit_loop.epoch_progress.current.completed),
+            "max_epochs": session.facts.max_epochs,
+            "samples_forwarded": session.ledger.forwarded,
+            "samples_full_data": session.ledger.full,
+            "saved_share": round(session.ledger.saved_share, 6),
+            "nonfinite_losses": session.nonfinite_total,
+            "wall_time_s": round(time.perf_counter() - self._fit_start, 3),
+            "per_class_kept": None,
+            "per_class_total": None,
+            **{f"method_{k}": v for k, v in session.method.extra_state().items()},
+        }
+        labels = session.facts.labels
+        if labels is not None:
+            total = torch.bincount(labels.long())
+            meta["per_class_total"] = total.tolist()
+            meta["per_class_kept"] = torch.bincount(labels.long()[kept], minlength=total.numel()).tolist()
+        return meta
+
+    def _status(self, trainer: pl.Trainer, message: str) -> None:
+        """A status line that starts on a line of its own, also in a log file beside a progress bar."""
+        bar = trainer.progress_bar_callback
+        if bar is not None and trainer.is_global_zero and getattr(bar, "is_enabled", False):
+            bar.print(message if sys.stderr.isatty() else "\n" + message)
+        else:
+            rank_zero_info(message)
+
+
+def check_ratio(value: Any, name: str = "prune_ratio") -> float:
+    """``value`` as a float in ``[0, 1)``; numpy and 0-d torch numbers are accepted.
+
+    Example::
+
+        >>> check_ratio(torch.tensor(0.25)), check_ratio(0)
+        (0.25, 0.0)
+    """
+    if isinstance(value, Tensor) and value.numel() == 1 and value.dtype != torch.bool:
+        value = value.item()
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not ok or not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1) (the share of samples removed), got {value!r}")
+    return float(value)
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an int ``>= minimum`` (numpy integers accepted, bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _global_seed() -> int:
+    """The seed of ``lightning.seed_everything`` (it sets ``PL_GLOBAL_SEED``), 0 without one."""
+    try:
+        return int(os.environ.get("PL_GLOBAL_SEED", 0))
+    except ValueError:
+        return 0
+
+
+def _has_loss(outputs: Any) -> bool:
+    """Whether ``training_step`` returned a loss (``None`` is Lightning's documented way to skip a batch)."""
+    if isinstance(outputs, Tensor):
+        return True
+    if isinstance(outputs, Mapping):
+        return outputs.get("loss") is not None
+    return outputs is not None

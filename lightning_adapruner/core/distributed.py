@@ -1,0 +1,82 @@
+"""Collectives of the pruning harness, through public utilities only (torchmetrics' ragged all-gather and
+the Lightning strategy's ``all_gather``/``broadcast``); a single process needs none of them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol, TypeVar
+
+import torch
+from torch import Tensor
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Collectives(Protocol):
+    """What the pruning session needs from the processes of a fit."""
+
+    world_size: int
+    rank: int
+
+    def gather_rows(self, rows: Tensor) -> Tensor:
+        """Every rank's ``rows`` stacked in rank order: ``[world_size, *rows.shape]``."""
+
+    def same_everywhere(self, value: Tensor) -> bool:
+        """Whether every rank holds the same ``value`` (a small tensor)."""
+
+    def broadcast(self, obj: T) -> T:
+        """Rank 0's ``obj`` on every rank."""
+
+
+class SingleProcess:
+    """The collectives of a one-process fit: nothing to exchange."""
+
+    world_size = 1
+    rank = 0
+
+    def gather_rows(self, rows: Tensor) -> Tensor:
+        return rows.unsqueeze(0)
+
+    def same_everywhere(self, value: Tensor) -> bool:
+        return True
+
+    def broadcast(self, obj: T) -> T:
+        return obj
+
+
+class StrategyCollectives:
+    """The collectives of a multi-process fit, through the Lightning strategy and torchmetrics.
+
+    Args:
+        strategy: the trainer's strategy (``trainer.strategy``).
+    """
+
+    def __init__(self, strategy: Any) -> None:
+        self.strategy = strategy
+        self.world_size = int(strategy.world_size)
+        self.rank = int(strategy.global_rank)
+
+    def gather_rows(self, rows: Tensor) -> Tensor:
+        from torchmetrics.utilities.distributed import gather_all_tensors  # pads uneven ranks and trims after
+
+        parts = gather_all_tensors(rows.contiguous())
+        if any(p.shape != parts[0].shape for p in parts):
+            shapes = [tuple(p.shape) for p in parts]
+            raise RuntimeError(
+                f"ranks recorded batches of different shapes {shapes}: every rank must run the same batches"
+            )
+        return torch.stack(parts)
+
+    def same_everywhere(self, value: Tensor) -> bool:
+        everyone = self.strategy.all_gather(value)
+        return bool((everyone == everyone[0]).all())
+
+    def broadcast(self, obj: T) -> T:
+        return self.strategy.broadcast(obj, src=0)
+
+
+def collectives_for(strategy: Any) -> Collectives:
+    """:class:`SingleProcess` for one process, :class:`StrategyCollectives` otherwise."""
+    return SingleProcess() if int(getattr(strategy, "world_size", 1)) <= 1 else StrategyCollectives(strategy)

@@ -1,0 +1,172 @@
+"""``EpochRecord``: one epoch's order, this rank's batches and the statistics recorded for them.
+
+Every rank holds the same record: in a multi-process fit each step's per-sample statistics are gathered
+from all ranks before they are written, so a checkpoint taken on rank 0 at any step holds everything.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from lightning_adapruner.core.method import EpochLayout, Observations
+
+log = logging.getLogger(__name__)
+
+LOSS = "loss"
+
+
+class EpochRecord:
+    """The epoch's global ``order`` cut into batches, and a buffer per statistic (NaN until recorded).
+
+    Args:
+        epoch: the epoch.
+        order: ``[P]`` dataset indices by global position (CPU), ``P`` a multiple of ``world_size``.
+        num_unique: positions ``>= num_unique`` repeat earlier samples.
+        world_size, rank: the processes; rank ``r`` forwards positions ``r, r + W, ...``.
+        batch_size: samples per batch on one rank.
+        num_batches: batches each rank runs this epoch (after ``drop_last`` and ``limit_train_batches``).
+        statistics: names of the statistics recorded besides the loss.
+        device: where the order and the buffers live.
+
+    Example::
+
+        >>> rec = EpochRecord(0, torch.tensor([5, 3, 1, 0]), 4, world_size=1, rank=0, batch_size=3,
+        ...                   num_batches=2, statistics=(), device=torch.device("cpu"))
+        >>> rec.indices(0).tolist(), rec.batch_length(1)
+        ([5, 3, 1], 1)
+        >>> rec.record(0, {"loss": torch.tensor([0.5, float("nan"), 2.0])}); rec.advance()
+        >>> obs, nonfinite = rec.observations(); obs.indices.tolist(), nonfinite
+        ([5, 1], 1)
+    """
+
+    def __init__(
+        self,
+        epoch: int,
+        order: Tensor,
+        num_unique: int,
+        world_size: int,
+        rank: int,
+        batch_size: int,
+        num_batches: int,
+        statistics: tuple[str, ...],
+        device: torch.device,
+    ) -> None:
+        self.epoch, self.num_unique = epoch, num_unique
+        self.world_size, self.rank, self.batch_size = world_size, rank, batch_size
+        self.num_batches = num_batches
+        self.order_cpu = order
+        self.order = order.to(device)
+        self.local_order = self.order[rank::world_size]
+        self.names = (LOSS, *statistics)
+        self.buffers = {name: torch.full((order.numel(),), float("nan"), device=device) for name in self.names}
+        self.steps = 0  # batches run so far (recorded or skipped)
+        self.recorded: list[bool] = []
+        self._pending: Tensor | None = None
+
+    # ------------------------------------------------------------------ layout
+    @property
+    def layout(self) -> EpochLayout:
+        return EpochLayout(self.epoch, self.order, self.num_unique, self.batch_size * self.world_size, self.num_batches)
+
+    def local_span(self, step: int) -> tuple[int, int]:
+        """Positions ``[start, stop)`` of this rank's shard that batch ``step`` holds."""
+        start = step * self.batch_size
+        return start, min(start + self.batch_size, self.local_order.numel())
+
+    def batch_length(self, step: int) -> int:
+        start, stop = self.local_span(step)
+        return stop - start
+
+    def indices(self, step: int) -> Tensor:
+        """Dataset indices of this rank's batch ``step`` (a view on the state's device: no copy, no sync)."""
+        start, stop = self.local_span(step)
+        return self.local_order[start:stop]
+
+    @property
+    def done(self) -> bool:
+        return self.steps >= self.num_batches
+
+    # ------------------------------------------------------------------ recording
+    def record(self, step: int, values: dict[str, Tensor]) -> None:
+        """Write this rank's statistics of batch ``step`` (single process: straight into the buffers)."""
+        start, stop = self.local_span(step)
+        if self.world_size == 1:
+            for name in self.names:
+                self.buffers[name][start:stop].copy_(values[name].detach())
+        else:  # held until every rank's rows are gathered
+            self._pending = torch.stack([values[n].detach().float() for n in self.names], dim=1)
+
+    def take_pending(self, step: int, device: torch.device) -> Tensor:
+        """This rank's rows of ``step`` for the gather; NaN rows when nothing was recorded (a skipped step)."""
+        rows = self._pending
+        self._pending = None
+        if rows is None:
+            rows = torch.full((self.batch_length(step), len(self.names)), float("nan"), device=device)
+        return rows
+
+    def record_gathered(self, step: int, rows: Tensor) -> None:
+        """Write every rank's rows of batch ``step`` (``[world_size, b, statistics]``) into the buffers."""
+        start, stop = self.local_span(step)
+        w, b = self.world_size, stop - start
+        if rows.shape[:2] != (w, b):
+            raise RuntimeError(
+                f"ranks recorded batches of different sizes in epoch {self.epoch}, step {step} (got rows of shape "
+                f"{tuple(rows.shape)}, expected ({w}, {b}, ...)): every rank must run the same batches"
+            )
+        for i, name in enumerate(self.names):  # rank r's j-th sample sits at global position r + W * j
+            self.buffers[name][w * start : w * stop].view(b, w).copy_(rows[:, :, i].T)
+
+    def advance(self, recorded: bool = True) -> None:
+        self.recorded.append(recorded)
+        self.steps += 1
+
+    # ------------------------------------------------------------------ reading
+    def observations(self) -> tuple[Observations, int]:
+        """The recorded samples with a finite loss, each once; and how many recorded losses were not finite."""
+        loss = self.buffers[LOSS]
+        ran = self._recorded_positions(loss.numel(), loss.device)
+        finite = torch.isfinite(loss)
+        nonfinite = int((ran & ~finite).sum())
+        keep = finite & (torch.arange(loss.numel(), device=loss.device) < self.num_unique)
+        pos = keep.nonzero().flatten()
+        stats = {n: self.buffers[n][pos] for n in self.names if n != LOSS}
+        batch = pos // (self.batch_size * self.world_size)
+        return Observations(self.epoch, self.order[pos].long(), loss[pos], batch, stats), nonfinite
+
+    def _recorded_positions(self, total: int, device: torch.device) -> Tensor:
+        ran = torch.zeros(total, dtype=torch.bool)
+        if self.recorded:
+            flags = torch.tensor(self.recorded, dtype=torch.bool).repeat_interleave(self.batch_size * self.world_size)
+            ran[: flags.numel()] = flags[:total]
+        return ran.to(device)
+
+    def forwarded(self) -> int:
+        """Samples this epoch has forwarded so far on all ranks (repeats included)."""
+        return sum(self.batch_length(t) for t in range(self.steps)) * self.world_size
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "steps": self.steps,
+            "recorded": list(self.recorded),
+            "buffers": {n: b.cpu().clone() for n, b in self.buffers.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["epoch"] != self.epoch or set(state["buffers"]) != set(self.buffers):
+            raise ValueError(
+                f"the checkpoint's epoch record (epoch {state['epoch']}) does not match epoch {self.epoch}"
+            )
+        self.steps, self.recorded = int(state["steps"]), list(state["recorded"])
+        for name, value in state["buffers"].items():
+            if value.shape != self.buffers[name].shape:
+                raise ValueError(
+                    f"the checkpoint's epoch {self.epoch} holds {value.numel()} positions, this fit plans "
+                    f"{self.buffers[name].numel()}: resume with the same dataset, batch size and number of processes"
+                )
+            self.buffers[name].copy_(value)

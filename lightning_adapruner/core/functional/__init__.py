@@ -1,0 +1,67 @@
+"""Pure decision logic: schedules, selection, AdaPruner's mask update and the baselines' scores.
+
+Tensors and numbers in, tensors and numbers out (the ``*_`` functions update the tensors they are given in
+place and nothing else); none of them knows about Lightning, so each is tested without a Trainer.
+"""
+
+from lightning_adapruner.core.functional.adapruner import LOG_EPS, Trajectory, k_after_epoch, mask_step_, trajectory
+from lightning_adapruner.core.functional.schedule import (
+    SCHEDULE_SHAPES,
+    ScheduleShape,
+    full_epoch_samples,
+    keep_share_at,
+    limit_batches,
+    num_batches,
+    num_kept,
+    shard_length,
+    stepping_batches,
+)
+from lightning_adapruner.core.functional.scores import (
+    annealed_keep_share_at,
+    el2n_scores,
+    forgetting_scores,
+    forgetting_update,
+    infobatch_plan,
+    kmeans_1d,
+    rs2_draw,
+    seta_plan,
+    seta_window,
+)
+from lightning_adapruner.core.functional.selection import (
+    epoch_order,
+    evidence_quota,
+    generator,
+    random_subset,
+    select_top,
+)
+
+__all__ = [
+    "LOG_EPS",
+    "SCHEDULE_SHAPES",
+    "ScheduleShape",
+    "Trajectory",
+    "annealed_keep_share_at",
+    "el2n_scores",
+    "epoch_order",
+    "evidence_quota",
+    "forgetting_scores",
+    "full_epoch_samples",
+    "forgetting_update",
+    "generator",
+    "infobatch_plan",
+    "k_after_epoch",
+    "keep_share_at",
+    "kmeans_1d",
+    "limit_batches",
+    "mask_step_",
+    "num_batches",
+    "num_kept",
+    "random_subset",
+    "rs2_draw",
+    "select_top",
+    "seta_plan",
+    "seta_window",
+    "shard_length",
+    "stepping_batches",
+    "trajectory",
+]

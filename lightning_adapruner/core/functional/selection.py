@@ -1,0 +1,143 @@
+"""Choosing samples: seeded generators, exact top-K with random ties, random subsets, the epoch order."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+# independent random streams of one user seed; a new stream never shifts the draws of another
+STREAM_ORDER = 0  # the epoch's shuffle
+STREAM_TIES = 1  # tie-breaks of top-K selections
+STREAM_UNSEEN = 2  # which never-forwarded samples a cut keeps
+STREAM_METHOD = 3  # first stream free for a method's own draws (RandomPruning, RS2, InfoBatch, SeTa use 3+)
+
+
+def generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
+    """A CPU generator seeded from ``(seed, epoch, stream)``: identical on every rank, no hidden state.
+
+    Example::
+
+        >>> a = torch.rand(2, generator=generator(0, 1))
+        >>> same, other = torch.rand(2, generator=generator(0, 1)), torch.rand(2, generator=generator(0, 2))
+        >>> torch.equal(a, same), torch.equal(a, other)
+        (True, False)
+    """
+    gen = torch.Generator()
+    gen.manual_seed((int(seed) * 1_000_003 + int(epoch) * 7919 + int(stream) * 104_729) % (2**63 - 1))
+    return gen
+
+
+def random_subset(count: int, total: int, gen: torch.Generator) -> Tensor:
+    """``count`` distinct positions drawn uniformly from ``range(total)``, sorted (int64).
+
+    Example::
+
+        >>> random_subset(3, 10, generator(0, 0)).numel(), random_subset(10, 10, generator(0, 0)).tolist()[:3]
+        (3, [0, 1, 2])
+    """
+    if not 0 <= count <= total:
+        raise ValueError(f"count must be in [0, {total}], got {count}")
+    if count == total:
+        return torch.arange(total)
+    if count * 4 < total:  # few of many: a random key per position is cheaper than a permutation
+        keys = torch.rand(total, generator=gen)
+        return torch.sort(torch.topk(keys, count, sorted=False).indices).values
+    return torch.sort(torch.randperm(total, generator=gen)[:count]).values
+
+
+def select_top(
+    scores: Tensor, k: int, gen: torch.Generator, labels: Tensor | None = None, class_floor: int = 0
+) -> Tensor:
+    """Positions (sorted, int64) of the ``k`` largest ``scores``; ties at the cut drawn at random from ``gen``.
+
+    Exact in O(N): the ``k``-th largest value is found with a selection, everything above it is kept and the
+    remaining places go to samples drawn at random among those equal to it. NaN ranks last. With ``labels``
+    and ``class_floor > 0``, each class first keeps its ``min(class_floor, class size)`` best samples and the
+    rest of the budget goes to the best remaining samples of any class.
+
+    Raises:
+        ValueError: if ``k`` is outside ``[0, N]`` or the class floors alone exceed it.
+
+    Example::
+
+        >>> select_top(torch.tensor([0.5, 3.0, -1.0, 2.0, 0.0, 1.0]), 3, generator(0, 0)).tolist()
+        [1, 3, 5]
+    """
+    n = scores.numel()
+    if not 0 <= k <= n:
+        raise ValueError(f"k must be in [0, {n}], got {k}")
+    if labels is not None and class_floor > 0:
+        return _select_with_floor(scores, k, gen, labels, class_floor)
+    if k == n:
+        return torch.arange(n)
+    if k == 0:
+        return torch.empty(0, dtype=torch.long)
+    s = torch.nan_to_num(scores.detach().float().cpu(), nan=float("-inf"))
+    threshold = torch.kthvalue(s, n - k + 1).values  # the k-th largest
+    above = (s > threshold).nonzero().flatten()
+    ties = (s == threshold).nonzero().flatten()
+    chosen = ties[random_subset(k - above.numel(), ties.numel(), gen)]
+    return torch.sort(torch.cat([above, chosen])).values
+
+
+def _select_with_floor(scores: Tensor, k: int, gen: torch.Generator, labels: Tensor, class_floor: int) -> Tensor:
+    n = scores.numel()
+    s = torch.nan_to_num(scores.detach().float().cpu(), nan=float("-inf"))
+    perm = torch.randperm(n, generator=gen)
+    order = perm[torch.argsort(s[perm], descending=True, stable=True)]  # best first, ties random
+    ranked = labels.cpu().long()[order]
+    num_classes = int(ranked.max()) + 1 if n else 0
+    by_class = torch.argsort(ranked, stable=True)  # keeps the best-first order inside each class
+    counts = torch.bincount(ranked, minlength=num_classes)
+    class_rank = torch.empty(n, dtype=torch.long)
+    class_rank[by_class] = torch.arange(n) - (torch.cumsum(counts, 0) - counts).repeat_interleave(counts)
+    floored = class_rank < class_floor
+    n_floor = int(floored.sum())
+    if n_floor > k:
+        raise ValueError(
+            f"class_floor={class_floor} needs {n_floor} samples but only {k} are kept; lower class_floor to at "
+            f"most {k // max(num_classes, 1)} or lower prune_ratio"
+        )
+    rest = order[~floored][: k - n_floor]
+    return torch.sort(torch.cat([order[floored], rest])).values
+
+
+def evidence_quota(budget: int, num_candidates: int, num_unseen: int) -> int:
+    """How many never-forwarded candidates a cut keeps: the cut's own keep rate, so they are neither favoured
+    nor penalised (``round(budget * unseen / candidates)``, within what the seen candidates allow).
+
+    Example::
+
+        >>> evidence_quota(70, 100, 20), evidence_quota(70, 100, 0), evidence_quota(95, 100, 90)
+        (14, 0, 86)
+    """
+    if num_candidates == 0:
+        return 0
+    quota = round(budget * num_unseen / num_candidates)
+    return min(num_unseen, max(quota, budget - (num_candidates - num_unseen)))
+
+
+def epoch_order(
+    kept: Tensor, world_size: int, seed: int, epoch: int, shuffle: bool = True, drop_last: bool = False
+) -> Tensor:
+    """The epoch's global order of ``kept``: shuffled from ``(seed, epoch)`` and sized to ``W * L``.
+
+    Rank ``r`` draws positions ``r, r + W, r + 2W, ...`` of it, ``L`` samples each
+    (:func:`~lightning_adapruner.core.functional.schedule.shard_length`): the remainder is dropped
+    (``drop_last``) or topped up with the first samples of the order, which then occur twice.
+
+    Example::
+
+        >>> epoch_order(torch.tensor([4, 5, 6]), 2, seed=0, epoch=0, shuffle=False).tolist()
+        [4, 5, 6, 4]
+        >>> epoch_order(torch.tensor([4, 5, 6]), 2, seed=0, epoch=0, shuffle=False, drop_last=True).tolist()
+        [4, 5]
+    """
+    k = kept.numel()
+    if shuffle and k > 1:
+        perm_dtype = torch.int32 if k < 2**31 else torch.long
+        kept = kept[torch.randperm(k, generator=generator(seed, epoch, STREAM_ORDER), dtype=perm_dtype)]
+    total = (k // world_size if drop_last else -(-k // world_size)) * world_size
+    if total > k:
+        kept = torch.cat([kept, kept[: total - k]])
+    return kept[:total]

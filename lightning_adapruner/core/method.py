@@ -1,0 +1,327 @@
+"""``PruningMethod``: the public protocol every pruning method implements, with declared per-sample state.
+
+A method is a plain object (no Lightning inside). It *declares* its state with :meth:`PruningMethod.add_state`
+(the torchmetrics ``add_state`` idea); allocation, device moves, saving, loading and versioning of declared
+state are written once here. The harness (:class:`~lightning_adapruner.DataPruning`) calls, per fit::
+
+    setup()                                  once the dataset size is known (state already allocated)
+    per epoch:  keep_share(epoch, schedule)  -> the epoch's budget     (default: the harness schedule)
+                plan(candidates, budget, epoch) -> the epoch's samples (abstract)
+                begin_epoch(layout)          the epoch's order and batches, before its first step
+                per step: loss_weights(indices, batch), observe(loss, **inputs)   (hot path: no host sync)
+                update(observations)         the epoch's gathered statistics (all ranks, in order)
+                end_epoch(epoch, steps)
+    at the end: final_subset(candidates, k, epoch), scores(), metrics()
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from lightning_adapruner.core import functional as F
+from lightning_adapruner.core.schedule import KeepSchedule
+
+log = logging.getLogger(__name__)
+
+StateDefault = float | int | bool | Tensor | Callable[[int, torch.Generator], Tensor]
+
+
+@dataclass(frozen=True)
+class FitInfo:
+    """What a method knows about the fit once the training set is known.
+
+    Attributes:
+        num_samples: ``N``, the training-set size; per-sample state has this length.
+        schedule: the harness's keep-share schedule (``schedule.prune_ratio``, ``schedule.keep_fraction``).
+        planned_batches: global batches of every epoch under the schedule (one optimisation step each
+            without gradient accumulation).
+        seed: the fit's pruning seed (the same on every rank).
+        device: where the state lives (the strategy's root device).
+        labels: class label of every sample (LongTensor ``[N]``) when known, else ``None``.
+        class_floor: every class keeps at least this many samples in :meth:`PruningMethod.select_top`.
+    """
+
+    num_samples: int
+    schedule: KeepSchedule
+    planned_batches: tuple[int, ...]
+    seed: int
+    device: torch.device
+    labels: Tensor | None = None
+    class_floor: int = 0
+
+
+@dataclass(frozen=True)
+class EpochLayout:
+    """How an epoch's samples are ordered and batched, on every rank alike.
+
+    Attributes:
+        epoch: the epoch.
+        order: ``[P]`` dataset index at each global position (on the state's device). Rank ``r`` forwards
+            positions ``r, r + W, ...``; global batch ``t`` is positions ``[t * batch_size, (t + 1) * batch_size)``.
+        num_unique: positions ``>= num_unique`` repeat earlier samples (shards topped up to equal length).
+        batch_size: samples per global batch (all ranks together).
+        num_batches: global batches the epoch runs.
+    """
+
+    epoch: int
+    order: Tensor
+    num_unique: int
+    batch_size: int
+    num_batches: int
+
+
+@dataclass(frozen=True)
+class Observations:
+    """Per-sample statistics gathered from all ranks; each sample appears once, with a finite loss.
+
+    Attributes:
+        epoch: the epoch they were recorded in.
+        indices: dataset indices (LongTensor, on the state's device).
+        loss: their per-sample losses (float32).
+        batch: the global batch each was forwarded in (indexes the epoch's :class:`EpochLayout`).
+        stats: the method's own statistics (:attr:`PruningMethod.statistics`) by name.
+    """
+
+    epoch: int
+    indices: Tensor
+    loss: Tensor
+    batch: Tensor
+    stats: dict[str, Tensor]
+
+    def __len__(self) -> int:
+        return self.indices.numel()
+
+
+@dataclass(frozen=True)
+class _StateSpec:
+    default: StateDefault
+    dtype: torch.dtype
+    per_sample: bool
+    persistent: bool
+
+
+class PruningMethod:
+    """Base class of pruning methods: subclass it, declare state, implement :meth:`plan` (and what you need).
+
+    Class attributes a method may set:
+        name: the method's name in logs, exports and checkpoints.
+        version: bump when the declared state changes; a checkpoint of another version is refused unless
+            :meth:`upgrade_state` converts it.
+        inputs: keyword tensors ``pruning_loss(loss, **inputs)`` must receive (e.g. ``("logits", "targets")``).
+        statistics: names of the per-sample statistics :meth:`observe` computes from them.
+        nested: ``True``: an epoch's candidates are the previous epoch's samples; ``False``: all ``N``.
+        needs_evidence: ``True``: candidates without evidence (never forwarded, or see :meth:`evidence`) are kept
+            at the cut's own rate, at random, instead of being ranked by a score they never earned.
+        nonnegative_loss: the method's statistics need ``loss >= 0``; a negative loss is an error.
+
+    Example::
+
+        >>> class KeepHardest(PruningMethod):
+        ...     name = "keep_hardest"
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.add_state("last_loss", default=0.0)
+        ...     def update(self, obs):
+        ...         self.last_loss[obs.indices] = obs.loss
+        ...     def plan(self, candidates, budget, epoch):
+        ...         return self.select_top(candidates, budget, self.last_loss, epoch)
+        >>> method = KeepHardest()
+        >>> method.reset(FitInfo(4, KeepSchedule(0.5, 1, 1, "step", 2), (1, 1), seed=0, device=torch.device("cpu")))
+        >>> method.update(Observations(0, torch.tensor([0, 1, 2, 3]), torch.tensor([0.1, 2.0, 0.3, 4.0]),
+        ...                            torch.zeros(4, dtype=torch.long), {}))
+        >>> method.plan(torch.arange(4), 2, epoch=1).tolist(), sorted(method.state_dict()["states"])
+        ([1, 3], ['last_loss'])
+    """
+
+    name: ClassVar[str] = "method"
+    version: ClassVar[int] = 1
+    inputs: ClassVar[tuple[str, ...]] = ()
+    statistics: ClassVar[tuple[str, ...]] = ()
+    nested: bool = True
+    needs_evidence: ClassVar[bool] = True
+    nonnegative_loss: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self._specs: dict[str, _StateSpec] = {}
+        self.info: FitInfo | None = None
+
+    # ------------------------------------------------------------------ declared state
+    def add_state(
+        self,
+        name: str,
+        default: StateDefault,
+        *,
+        dtype: torch.dtype = torch.float32,
+        per_sample: bool = True,
+        persistent: bool = True,
+    ) -> None:
+        """Declare a state tensor, reachable as ``self.<name>`` once the fit starts.
+
+        Args:
+            name: attribute name.
+            default: fill value (number or bool), a tensor (copied), or ``fn(num_samples, generator)`` returning
+                the initial tensor (the generator is seeded from the fit's seed).
+            dtype: dtype of a filled state.
+            per_sample: ``True``: shape ``[N]``, indexed by dataset index; ``False``: the default's own shape.
+            persistent: saved in checkpoints (non-persistent state is rebuilt from ``default`` on resume).
+
+        Raises:
+            ValueError: a name that is not an identifier, is declared twice, or shadows an attribute.
+        """
+        if not name.isidentifier() or name in self._specs or hasattr(type(self), name):
+            raise ValueError(f"state name {name!r} must be a new identifier that shadows no attribute of the method")
+        self._specs[name] = _StateSpec(default, dtype, per_sample, persistent)
+
+    def __getattr__(self, name: str) -> Any:
+        specs = self.__dict__.get("_specs", {})
+        if name in specs:
+            raise RuntimeError(
+                f"{type(self).__name__}.{name} is allocated when the fit starts (it needs the training-set size); "
+                "read it inside the method's hooks"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def reset(self, info: FitInfo) -> None:
+        """Allocate every declared state for ``info`` (fresh values) and call :meth:`setup`."""
+        self.info = info
+        gen = F.generator(info.seed, -1, F.selection.STREAM_METHOD)
+        for name, spec in self._specs.items():
+            self.__dict__[name] = self._initial(spec, info.num_samples, gen).to(info.device)
+        self.setup()
+
+    @staticmethod
+    def _initial(spec: _StateSpec, n: int, gen: torch.Generator) -> Tensor:
+        default = spec.default
+        if callable(default) and not isinstance(default, Tensor):
+            return default(n, gen)
+        if isinstance(default, Tensor):
+            return default.clone()
+        return torch.full((n,) if spec.per_sample else (), default, dtype=spec.dtype)
+
+    def to(self, device: torch.device) -> None:
+        """Move every declared state to ``device``."""
+        for name in self._specs:
+            if name in self.__dict__:
+                self.__dict__[name] = self.__dict__[name].to(device)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The persistent declared state as CPU tensors, with the method's name and version."""
+        states = {n: self.__dict__[n].detach().cpu().clone() for n, s in self._specs.items() if s.persistent}
+        return {"name": self.name, "version": self.version, "states": states, "extra": self.extra_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output onto the allocated state.
+
+        Raises:
+            ValueError: the state is another method's, of an unknown version, or of another dataset size.
+        """
+        if self.info is None:
+            raise RuntimeError(f"{type(self).__name__}.load_state_dict needs the fit's state allocated (reset first)")
+        if state.get("name") != self.name:
+            raise ValueError(
+                f"the checkpoint holds the state of pruning method {state.get('name')!r}, not {self.name!r}: resume "
+                "with the method the checkpoint was made with, or start a new fit without ckpt_path"
+            )
+        states, version = dict(state["states"]), int(state.get("version", 1))
+        if version != self.version:
+            states = self.upgrade_state(states, version)
+        for name, spec in self._specs.items():
+            if not spec.persistent:
+                continue
+            if name not in states:
+                raise ValueError(f"the checkpoint's {self.name} state lacks {name!r}; it was made by another version")
+            value, current = states[name], self.__dict__[name]
+            if spec.per_sample and value.shape != current.shape:
+                raise ValueError(
+                    f"the checkpoint's {self.name} state {name!r} has shape {tuple(value.shape)} but this training set "
+                    f"needs {tuple(current.shape)}: resume with the dataset the checkpoint was made with"
+                )
+            self.__dict__[name] = value.to(device=current.device, dtype=current.dtype)
+        self.load_extra_state(state.get("extra") or {})
+
+    def upgrade_state(self, states: dict[str, Tensor], version: int) -> dict[str, Tensor]:
+        """Convert the states of an older ``version`` to this one; by default every other version is refused."""
+        raise ValueError(
+            f"the checkpoint's {self.name} state is version {version}, this {type(self).__name__} reads version "
+            f"{self.version}: resume with the lightning_adapruner that wrote it, or start a new fit"
+        )
+
+    def extra_state(self) -> dict[str, Any]:
+        """Plain Python values (numbers, strings) a method keeps besides its tensors; saved with them."""
+        return {}
+
+    def load_extra_state(self, extra: dict[str, Any]) -> None:
+        """Restore :meth:`extra_state`'s output."""
+
+    # ------------------------------------------------------------------ helpers for methods
+    @property
+    def fit(self) -> FitInfo:
+        """The current fit's :class:`FitInfo` (set by the harness before :meth:`setup`)."""
+        if self.info is None:
+            raise RuntimeError(f"{type(self).__name__} is not part of a fit yet")
+        return self.info
+
+    def select_top(self, candidates: Tensor, budget: int, scores: Tensor, epoch: int) -> Tensor:
+        """The ``budget`` candidates of highest ``scores[candidate]``: seeded ties, the fit's class floor."""
+        info = self.fit
+        candidates = candidates.long().cpu()
+        labels = None if info.labels is None else info.labels[candidates]
+        gen = F.generator(info.seed, epoch, F.selection.STREAM_TIES)
+        return candidates[F.select_top(scores.cpu()[candidates], budget, gen, labels, info.class_floor)]
+
+    # ------------------------------------------------------------------ hooks
+    def setup(self) -> None:
+        """Called once the state is allocated; :attr:`fit` is available."""
+
+    @property
+    def forward_all(self) -> bool:
+        """``True``: every epoch forwards all samples and the cut happens at the end of fit (soft mode)."""
+        return False
+
+    def keep_share(self, epoch: int, schedule: KeepSchedule) -> float:
+        """The share of the dataset ``epoch`` forwards; the harness's schedule unless a method has its own."""
+        return schedule(epoch)
+
+    def plan(self, candidates: Tensor, budget: int, epoch: int) -> Tensor:
+        """The ``budget`` dataset indices ``epoch`` forwards, chosen among ``candidates`` (any order)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement plan(candidates, budget, epoch)")
+
+    def begin_epoch(self, layout: EpochLayout) -> None:
+        """The epoch's order and batches are fixed; called before its first step."""
+
+    def loss_weights(self, indices: Tensor, batch: int) -> Tensor | None:
+        """Per-sample weights of the network loss ``mean(w * loss)`` for the samples of global ``batch``;
+        ``None`` for the plain mean. Runs every step: no host-device synchronisation here."""
+        return None
+
+    def observe(self, loss: Tensor, **inputs: Tensor) -> dict[str, Tensor]:
+        """The per-sample :attr:`statistics` of one batch from the :attr:`inputs` (detached; runs every step)."""
+        return {}
+
+    def update(self, observations: Observations) -> None:
+        """Learn from an epoch's gathered statistics (identical on every rank)."""
+
+    def end_epoch(self, epoch: int, steps: int) -> None:
+        """After :meth:`update` of ``epoch``, which ran ``steps`` global batches."""
+
+    def evidence(self) -> Tensor | None:
+        """Which samples the method has evidence on (bool ``[N]``, CPU); ``None``: those ever forwarded."""
+        return None
+
+    def final_subset(self, candidates: Tensor, k: int, epoch: int) -> Tensor:
+        """The ``k`` samples exported at the end of fit; by default the method's own plan."""
+        return self.plan(candidates, k, epoch)
+
+    def scores(self) -> Tensor:
+        """One score per sample, written beside the exported subset (higher: more worth keeping)."""
+        return torch.zeros(self.fit.num_samples)
+
+    def metrics(self) -> dict[str, float]:
+        """Numbers logged once per epoch under ``adp/<name>``."""
+        return {}

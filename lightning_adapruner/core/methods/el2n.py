@@ -1,0 +1,60 @@
+"""``EL2NPruning``: drops the samples of lowest EL2N score (Paul et al. 2021)."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import Tensor
+
+from lightning_adapruner.core import functional as F
+from lightning_adapruner.core.method import Observations, PruningMethod
+
+log = logging.getLogger(__name__)
+
+
+class EL2NPruning(PruningMethod):
+    """EL2N (Paul et al. 2021): ``||softmax - onehot||_2`` averaged over the warm-up (full-data) epochs; the
+    lowest scores are dropped first and the score is fixed after the warm-up.
+
+    Needs ``pruning_loss(loss, logits=..., targets=...)``.
+
+    Example::
+
+        >>> EL2NPruning().inputs
+        ('logits', 'targets')
+    """
+
+    name = "el2n"
+    inputs = ("logits", "targets")
+    statistics = ("el2n",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("score_sum", 0.0)
+        self.add_state("score_count", 0, dtype=torch.int32)
+
+    def setup(self) -> None:
+        if self.fit.schedule.warmup_epochs < 1:
+            raise ValueError("EL2NPruning averages its score over the warm-up epochs: set warmup_epochs >= 1")
+
+    def observe(self, loss: Tensor, logits: Tensor, targets: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+        return {"el2n": F.el2n_scores(logits, targets)}
+
+    def update(self, observations: Observations) -> None:
+        if observations.epoch >= self.fit.schedule.warmup_epochs:
+            return
+        score = observations.stats["el2n"]
+        ok = torch.isfinite(score)
+        self.score_sum.index_add_(0, observations.indices, torch.where(ok, score, torch.zeros_like(score)))
+        self.score_count.index_add_(0, observations.indices, ok.to(self.score_count.dtype))
+
+    def evidence(self) -> Tensor:
+        return (self.score_count > 0).cpu()
+
+    def scores(self) -> Tensor:
+        """Mean EL2N per sample (0 for samples never scored)."""
+        return (self.score_sum / self.score_count.clamp_min(1)).cpu()
+
+    def plan(self, candidates: Tensor, budget: int, epoch: int) -> Tensor:
+        return self.select_top(candidates, budget, self.scores(), epoch)

@@ -1,0 +1,92 @@
+"""Random baselines: a static random subset, a subset re-drawn every epoch, and RS2 without replacement."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from lightning_adapruner.core import functional as F
+from lightning_adapruner.core.method import PruningMethod
+
+log = logging.getLogger(__name__)
+
+
+class RandomPruning(PruningMethod):
+    """Random pruning: a static subset (``dynamic=False``) or one re-drawn from all samples every epoch.
+
+    Static: each sample gets one seeded random priority and every cut keeps the highest priorities among the
+    previous epoch's samples. Dynamic: every epoch draws its samples afresh, independently of earlier epochs.
+
+    Args:
+        dynamic: re-draw the kept samples every epoch.
+
+    Example::
+
+        >>> RandomPruning().name, RandomPruning(dynamic=True).name
+        ('random', 'random_dynamic')
+    """
+
+    needs_evidence = False
+
+    def __init__(self, dynamic: bool = False) -> None:
+        super().__init__()
+        self.dynamic = bool(dynamic)
+        self.nested = not self.dynamic
+        self.name = "random_dynamic" if self.dynamic else "random"  # type: ignore[misc]
+        self.add_state("priority", lambda n, gen: torch.rand(n, generator=gen))
+
+    def plan(self, candidates: Tensor, budget: int, epoch: int) -> Tensor:
+        if self.dynamic:
+            gen = F.generator(self.fit.seed, epoch, F.selection.STREAM_METHOD)
+            return candidates[F.random_subset(budget, candidates.numel(), gen)]
+        return self.select_top(candidates, budget, self.priority, epoch)
+
+    def scores(self) -> Tensor:
+        return self.priority.cpu()
+
+
+class RS2Pruning(PruningMethod):
+    """RS2 without replacement (Okanovic et al., "Repeated Random Sampling for Minimizing the Time-to-Accuracy
+    of Learning"): each epoch takes the next samples of a stream of random permutations of the dataset, so
+    every sample is forwarded once before any is forwarded twice.
+
+    Example::
+
+        >>> RS2Pruning().name, RS2Pruning.nested
+        ('rs2', False)
+    """
+
+    name = "rs2"
+    nested = False
+    needs_evidence = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cursor = 0
+
+    def setup(self) -> None:
+        self.cursor = 0
+
+    def _round(self, j: int) -> Tensor:
+        return torch.randperm(
+            self.fit.num_samples, generator=F.generator(self.fit.seed, j, F.selection.STREAM_METHOD + 1)
+        )
+
+    def plan(self, candidates: Tensor, budget: int, epoch: int) -> Tensor:
+        if candidates.numel() != self.fit.num_samples:  # only a final cut after never-forwarded samples got in
+            return candidates[F.random_subset(budget, candidates.numel(), F.generator(self.fit.seed, epoch, 7))]
+        kept, self.cursor = F.rs2_draw(self.fit.num_samples, budget, self.cursor, self._round)
+        return kept
+
+    def final_subset(self, candidates: Tensor, k: int, epoch: int) -> Tensor:
+        gen = F.generator(self.fit.seed, epoch, F.selection.STREAM_METHOD + 2)
+        return candidates[F.random_subset(k, candidates.numel(), gen)]
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"cursor": self.cursor}
+
+    def load_extra_state(self, extra: dict[str, Any]) -> None:
+        self.cursor = int(extra.get("cursor", 0))

@@ -1,0 +1,52 @@
+"""``KeepSchedule``: which share of the dataset each epoch forwards (full data first, then down to ``1 - p``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lightning_adapruner.core import functional as F
+
+
+@dataclass(frozen=True)
+class KeepSchedule:
+    """The keep share of every epoch of a fit: ``warmup_epochs`` on full data, then down to ``1 - prune_ratio``
+    over ``prune_epochs`` epochs (``shape``: linear, cosine, exponential or step) and held there.
+
+    Args:
+        prune_ratio: ``p``, the share of samples removed once the schedule has reached its target.
+        warmup_epochs: epochs on full data before the first cut.
+        prune_epochs: epochs over which the share steps down.
+        shape: the shape of the step-down.
+        max_epochs: epochs of the fit.
+
+    Example::
+
+        >>> schedule = KeepSchedule(0.3, warmup_epochs=1, prune_epochs=3, shape="linear", max_epochs=5)
+        >>> [round(schedule(e), 2) for e in range(5)], schedule.budget(4, 1000)
+        ([1.0, 0.9, 0.8, 0.7, 0.7], 700)
+    """
+
+    prune_ratio: float
+    warmup_epochs: int
+    prune_epochs: int
+    shape: F.ScheduleShape
+    max_epochs: int
+
+    def __call__(self, epoch: int) -> float:
+        return F.keep_share_at(epoch, self.prune_ratio, self.warmup_epochs, self.prune_epochs, self.shape)
+
+    def annealed(self, epoch: int, anneal: float) -> float:
+        """The same total of samples with full data in the last ``ceil(anneal * max_epochs)`` epochs
+        (:func:`~lightning_adapruner.core.functional.annealed_keep_share_at`)."""
+        return F.annealed_keep_share_at(
+            epoch, self.prune_ratio, self.warmup_epochs, self.prune_epochs, self.shape, self.max_epochs, anneal
+        )
+
+    def budget(self, epoch: int, num_samples: int) -> int:
+        """Samples the standard schedule keeps in ``epoch``."""
+        return F.num_kept(num_samples, self(epoch))
+
+    @property
+    def keep_fraction(self) -> float:
+        """``r = 1 - p``."""
+        return 1.0 - self.prune_ratio

@@ -1,0 +1,412 @@
+"""``PruningSession``: the Lightning-free core of :class:`~lightning_adapruner.DataPruning`.
+
+It owns one fit's pruning: the method, the schedule, the epoch's record, the evidence of which samples were
+ever forwarded and the compute ledger. The callback adapts Lightning's hooks to its calls, as Lightning's
+``ThroughputMonitor`` adapts to ``Throughput``. Every rank runs the same calls on the same data (multi-process
+statistics are gathered every step), so every rank holds the same state without deciding anything alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from lightning_adapruner.core import functional as F
+from lightning_adapruner.core.distributed import Collectives
+from lightning_adapruner.core.epoch import LOSS, EpochRecord
+from lightning_adapruner.core.method import FitInfo, PruningMethod
+from lightning_adapruner.core.metrics import ComputeLedger
+from lightning_adapruner.core.schedule import KeepSchedule
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 2
+UNSEEN_WARN_SHARE = 0.1  # a cut that ranks more never-forwarded candidates than this share is reported once
+
+
+@dataclass(frozen=True)
+class LoaderFacts:
+    """What the session needs to know about the training loader and the trainer.
+
+    Attributes:
+        num_samples: the training set's length ``N``.
+        batch_size: samples per batch on one rank; drop_last: the loader drops a short last batch.
+        shuffle: the loader shuffles (each epoch's order is drawn from the seed).
+        limit_batches: ``Trainer(limit_train_batches)``.
+        max_epochs: ``Trainer(max_epochs)``.
+        device: where the state lives; labels: class labels ``[N]`` when known.
+    """
+
+    num_samples: int
+    batch_size: int
+    drop_last: bool
+    shuffle: bool
+    limit_batches: int | float
+    max_epochs: int
+    device: torch.device
+    labels: Tensor | None = None
+
+
+class PruningSession:
+    """One fit's pruning state and decisions (see the module docstring).
+
+    Args:
+        method: the :class:`~lightning_adapruner.PruningMethod`.
+        prune_ratio, warmup_epochs, prune_epochs, shape: the keep-share schedule (``prune_epochs=None``: half the
+            epochs after warm-up, at least one).
+        class_floor: every class keeps at least this many samples.
+        shard_drop_last: drop the ``K % world_size`` remainder of an epoch instead of topping shards up.
+    """
+
+    def __init__(
+        self,
+        method: PruningMethod,
+        prune_ratio: float,
+        warmup_epochs: int,
+        prune_epochs: int | None,
+        shape: F.ScheduleShape,
+        class_floor: int,
+        shard_drop_last: bool,
+    ) -> None:
+        self.method = method
+        self.prune_ratio, self.warmup_epochs, self.prune_epochs, self.shape = (
+            prune_ratio,
+            warmup_epochs,
+            prune_epochs,
+            shape,
+        )
+        self.class_floor, self.shard_drop_last = class_floor, shard_drop_last
+        self.started = False
+        self._stash: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self, facts: LoaderFacts, collectives: Collectives, seed: int) -> None:
+        """Fresh state for a fit over ``facts.num_samples`` samples (then a stashed checkpoint, if any, on top)."""
+        self.facts, self.comm, self.seed = facts, collectives, seed
+        n, w = facts.num_samples, collectives.world_size
+        self.schedule = KeepSchedule(
+            self.prune_ratio, self.warmup_epochs, self._prune_epochs(facts), self.shape, facts.max_epochs
+        )
+        k_final = F.num_kept(n, self.schedule.keep_fraction)
+        if k_final < w:
+            raise ValueError(
+                f"prune_ratio={self.prune_ratio} keeps {k_final} of {n} samples, fewer than the {w} process(es): a "
+                f"rank would get no samples. Use prune_ratio <= {1 - w / n:.4f}."
+            )
+        self.planned_batches = tuple(self._batches(self.budget(e)) for e in range(facts.max_epochs))
+        self.method.reset(
+            FitInfo(n, self.schedule, self.planned_batches, seed, facts.device, facts.labels, self.class_floor)
+        )
+        self.seen = torch.zeros(n, dtype=torch.bool)
+        self.kept: Tensor | None = None  # None: every sample
+        self.record: EpochRecord | None = None
+        self.closed_epoch = -1
+        self.ledger = ComputeLedger()
+        self.nonfinite_total = 0
+        self.task_loss: float | None = None
+        self.warned_unseen = False
+        self.first_step = True
+        self._recorded_step: tuple[int, int] | None = None
+        self.started = True
+        if self._stash is not None:
+            stash, self._stash = self._stash, None
+            self._restore(stash)
+
+    def _prune_epochs(self, facts: LoaderFacts) -> int:
+        if self.prune_epochs is not None:
+            return self.prune_epochs
+        return max(1, (facts.max_epochs - self.warmup_epochs) // 2)
+
+    # ------------------------------------------------------------------ schedule
+    def budget(self, epoch: int) -> int:
+        """Samples ``epoch`` forwards (exact)."""
+        n = self.facts.num_samples
+        return n if self.method.forward_all else F.num_kept(n, self.method.keep_share(epoch, self.schedule))
+
+    def _batches(self, budget: int) -> int:
+        shard = F.shard_length(budget, self.comm.world_size, self.shard_drop_last)
+        return F.limit_batches(
+            F.num_batches(shard, self.facts.batch_size, self.facts.drop_last), self.facts.limit_batches
+        )
+
+    # ------------------------------------------------------------------ planning
+    def plan(self, epoch: int) -> EpochRecord:
+        """The record of ``epoch``: the previous epoch is closed (if still open) and ``epoch``'s samples chosen.
+
+        Idempotent: asking again for the open epoch returns its record. An epoch before the state's own (the
+        Trainer asks for the data before it restores its epoch counter from a checkpoint) means the state's.
+        """
+        epoch = max(epoch, self.closed_epoch + 1, self.record.epoch if self.record is not None else 0)
+        if self.record is not None and self.record.epoch == epoch:
+            return self.record
+        if self.record is not None:
+            self.close()
+        budget = self.budget(epoch)
+        candidates = self._candidates(budget)
+        kept = candidates if budget == candidates.numel() else self._choose(candidates, budget, epoch)
+        self.record = self._record_for(epoch, kept)
+        return self.record
+
+    def _candidates(self, budget: int | None = None) -> Tensor:
+        """The previous epoch's samples for a nested method (unless the budget outgrew them), else all."""
+        n = self.facts.num_samples
+        if self.kept is not None and self.method.nested and (budget is None or budget <= self.kept.numel()):
+            return self.kept
+        dtype = torch.int32 if n < 2**31 else torch.long
+        return torch.arange(n, dtype=dtype)
+
+    def _choose(self, candidates: Tensor, budget: int, epoch: int, final: bool = False) -> Tensor:
+        """``budget`` of ``candidates`` by the method; never-forwarded ones kept at the cut's rate, at random."""
+        choose = self.method.final_subset if final else self.method.plan
+        evidence = self.method.evidence()
+        seen = (self.seen if evidence is None else evidence)[candidates.long()] if self.method.needs_evidence else None
+        unseen = 0 if seen is None else int((~seen).sum())
+        if unseen == 0:
+            kept = choose(candidates, budget, epoch)
+        else:
+            self._warn_unseen(unseen, candidates.numel(), epoch)
+            quota = F.evidence_quota(budget, candidates.numel(), unseen)
+            pool = candidates[~seen]
+            drawn = pool[F.random_subset(quota, unseen, F.generator(self.seed, epoch, F.selection.STREAM_UNSEEN))]
+            kept = torch.cat([choose(candidates[seen], budget - quota, epoch).to(candidates.dtype), drawn])
+        self._check_plan(kept, candidates, budget, epoch)
+        return kept.to(candidates.dtype)
+
+    def _check_plan(self, kept: Tensor, candidates: Tensor, budget: int, epoch: int) -> None:
+        name = type(self.method).__name__
+        if kept.ndim != 1 or kept.numel() != budget:
+            raise RuntimeError(
+                f"{name}.plan returned {kept.numel()} samples for epoch {epoch}, not its budget of {budget}: LR "
+                "schedules are sized from the budgets, so a plan must hold exactly that many"
+            )
+        allowed = torch.zeros(self.facts.num_samples, dtype=torch.bool)
+        allowed[candidates.long()] = True
+        taken = torch.zeros_like(allowed)
+        taken[kept.long()] = True
+        if not bool(allowed[kept.long()].all()) or int(taken.sum()) != budget:
+            raise RuntimeError(f"{name}.plan for epoch {epoch} must return distinct samples from its candidates")
+
+    def _warn_unseen(self, unseen: int, candidates: int, epoch: int) -> None:
+        if self.warned_unseen or unseen < UNSEEN_WARN_SHARE * candidates:
+            return
+        self.warned_unseen = True
+        log.warning(
+            "epoch %d: %d of %d candidates (%.0f%%) were never forwarded (limit_train_batches, a short fit or a "
+            "resume): they are kept at the cut's own rate, at random, not ranked by a score they never earned",
+            epoch,
+            unseen,
+            candidates,
+            100 * unseen / candidates,
+        )
+
+    def _record_for(self, epoch: int, kept: Tensor) -> EpochRecord:
+        w = self.comm.world_size
+        order = F.epoch_order(kept, w, self.seed, epoch, self.facts.shuffle, self.shard_drop_last)
+        self.kept = kept
+        record = EpochRecord(
+            epoch,
+            order,
+            kept.numel(),
+            w,
+            self.comm.rank,
+            self.facts.batch_size,
+            self.planned_batches[epoch] if epoch < len(self.planned_batches) else self._batches(kept.numel()),
+            self.method.statistics,
+            self.facts.device,
+        )
+        self.method.begin_epoch(record.layout)
+        return record
+
+    # ------------------------------------------------------------------ the step (hot path)
+    def network_loss(self, loss: Tensor, indices: Tensor | None, inputs: dict[str, Tensor]) -> Tensor:
+        """The loss the network trains on for the current batch; records the batch's statistics."""
+        record = self._open_record()
+        step = record.steps
+        if self._recorded_step == (record.epoch, step):
+            raise RuntimeError("pruning_loss was called twice for one batch: call it once per training_step")
+        n = record.batch_length(step)
+        if loss.ndim != 1 or loss.shape[0] != n:
+            raise ValueError(
+                f"pruning_loss needs one loss per sample of the batch: got shape {tuple(loss.shape)}, but the batch "
+                f"holds {n} samples. Compute the loss with reduction='none' (reduce any other dimension yourself). If "
+                "the shape is right, your collate_fn or dataset dropped samples: the plugin tracks which samples each "
+                "batch holds, so batches must keep every sample the sampler drew, in order"
+            )
+        idx = record.indices(step)
+        if indices is not None and step == 0:
+            self._check_indices(indices, idx)
+        if self.first_step and self.method.nonnegative_loss:
+            self._check_nonnegative(loss.detach())
+        self.first_step = False
+        values = {LOSS: loss.detach()}
+        if self.method.statistics:
+            values.update(self.method.observe(loss.detach(), **self._inputs(inputs)))
+        record.record(step, values)
+        self._recorded_step = (record.epoch, step)
+        weights = self.method.loss_weights(idx, step)
+        return loss.mean() if weights is None else (weights.to(loss.dtype) * loss).mean()
+
+    def end_batch(self, returned_loss: bool) -> None:
+        """Close the current batch: gather its statistics from every rank and move on."""
+        record = self._open_record()
+        step = record.steps
+        recorded = self._recorded_step == (record.epoch, step)
+        if self.comm.world_size > 1:
+            rows = record.take_pending(step, self.facts.device)
+            flag = 1.0 if recorded else (-1.0 if returned_loss else 0.0)
+            rows = torch.cat([rows, torch.full((rows.shape[0], 1), flag, device=rows.device)], dim=1)
+            gathered = self.comm.gather_rows(rows)
+            forgot = bool((gathered[:, 0, -1] < 0).any()) if gathered.shape[1] else False
+            if not forgot:
+                record.record_gathered(step, gathered[..., :-1])
+        else:
+            forgot = returned_loss and not recorded
+        if forgot:
+            raise RuntimeError(
+                f"training_step returned a loss but did not call `self.pruning_loss(per_sample_loss)`, so "
+                f"{type(self.method).__name__} has nothing to learn from. Return `self.pruning_loss(...)` from "
+                "training_step (returning None to skip a batch is fine)"
+            )
+        record.advance(recorded)
+
+    def _open_record(self) -> EpochRecord:
+        if self.record is None:
+            raise RuntimeError("no pruning epoch is open: the training dataloader was not prepared by DataPruning")
+        return self.record
+
+    def _inputs(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        missing = [name for name in self.method.inputs if name not in inputs]
+        if missing:
+            given = ", ".join(f"{m}=..." for m in self.method.inputs)
+            raise ValueError(
+                f"{type(self.method).__name__} needs {missing} for its statistics: call "
+                f"`self.pruning_loss(per_sample_loss, {given})` in training_step"
+            )
+        return {name: inputs[name].detach() for name in self.method.inputs}
+
+    @staticmethod
+    def _check_indices(indices: Tensor, tracked: Tensor) -> None:
+        if not isinstance(indices, Tensor) or indices.is_floating_point() or indices.dtype == torch.bool:
+            got = indices.dtype if isinstance(indices, Tensor) else type(indices).__name__
+            raise TypeError(
+                f"pruning_loss(indices=...) needs the batch's dataset indices as an integer tensor, got {got}; or "
+                "leave indices out: the plugin knows which samples each batch holds"
+            )
+        if indices.shape != tracked.shape or not torch.equal(indices.to(tracked.device).long(), tracked.long()):
+            raise ValueError(
+                "pruning_loss got indices that are not the samples of this batch: pass the dataset indices the batch "
+                "carries (IndexedDataset's `batch.index`), not positions in the batch, or leave indices out: the "
+                "plugin knows which samples each batch holds"
+            )
+
+    def _check_nonnegative(self, loss: Tensor) -> None:
+        finite = loss[torch.isfinite(loss)]
+        if finite.numel() and float(finite.min()) < 0:
+            raise ValueError(
+                f"{type(self.method).__name__} needs per-sample losses >= 0, got {float(finite.min()):.4g}: its "
+                "objective takes -log(loss). Shift the loss by a constant so it is non-negative (e.g. add the bound "
+                "of a Gaussian NLL), or pick a method that ranks any real loss (infobatch, seta, el2n, random)"
+            )
+
+    # ------------------------------------------------------------------ epoch end
+    def close(self) -> None:
+        """Learn from the open epoch (idempotent per epoch): update the method, the evidence and the ledger."""
+        record = self.record
+        if record is None:
+            return
+        observations, nonfinite = record.observations()
+        if self.method.nonnegative_loss and len(observations):
+            self._check_nonnegative(observations.loss)
+        self.method.update(observations)
+        self.seen[observations.indices.cpu()] = True
+        self.method.end_epoch(record.epoch, record.steps)
+        full = F.full_epoch_samples(
+            self.facts.num_samples,
+            self.comm.world_size,
+            self.facts.batch_size,
+            self.facts.drop_last,
+            self.facts.limit_batches,
+        )
+        per_batch = self.facts.batch_size * self.comm.world_size
+        full = full if record.done else min(full, record.steps * per_batch)
+        self.ledger.add(record.forwarded(), full)
+        self.task_loss = float(observations.loss.mean()) if len(observations) else None
+        if nonfinite:
+            self.nonfinite_total += nonfinite
+            log.warning(
+                "%d per-sample loss(es) in epoch %d were NaN or inf; they were left out of the pruning statistics "
+                "(those samples keep their state). Check the model's loss for instabilities.",
+                nonfinite,
+                record.epoch,
+            )
+        self._check_ranks_agree()
+        self.closed_epoch, self.record = record.epoch, None
+
+    def _check_ranks_agree(self) -> None:
+        if self.comm.world_size <= 1:
+            return
+        tensors = [t for t in self.method.state_dict()["states"].values() if t.is_floating_point()]
+        checksum = torch.stack([t.double().sum() for t in tensors] or [torch.zeros((), dtype=torch.float64)])
+        if not self.comm.same_everywhere(checksum.to(self.facts.device)):
+            log.warning("pruning state differed across ranks (float drift); re-synchronising it from rank 0")
+            self.method.load_state_dict(self.comm.broadcast(self.method.state_dict()))
+
+    def finish(self, epoch: int) -> Tensor:
+        """Close the fit: the exported subset of ``round((1 - p) N)`` samples."""
+        self.close()
+        k = F.num_kept(self.facts.num_samples, self.schedule.keep_fraction)
+        candidates = self._candidates()
+        return torch.sort(self._choose(candidates, k, epoch, final=True).long()).values
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        if not self.started:
+            return {}
+        return {
+            "version": STATE_VERSION,
+            "num_samples": self.facts.num_samples,
+            "prune_ratio": self.prune_ratio,
+            "seed": self.seed,
+            "kept": None if self.kept is None else self.kept.clone(),
+            "seen": self.seen.clone(),
+            "closed_epoch": self.closed_epoch,
+            "record": None if self.record is None else self.record.state_dict(),
+            "forwarded": self.ledger.forwarded,
+            "full": self.ledger.full,
+            "nonfinite": self.nonfinite_total,
+            "method": self.method.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Stash a checkpoint's state; it is applied when the fit starts (restore comes before the data)."""
+        self._stash = dict(state) if state else None
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        if int(state.get("version", 1)) != STATE_VERSION:
+            raise ValueError(
+                f"the checkpoint's pruning state is version {state.get('version', 1)}; this lightning_adapruner reads "
+                f"version {STATE_VERSION}: resume with the release that wrote it, or start a new fit without ckpt_path"
+            )
+        n = self.facts.num_samples
+        if state["num_samples"] != n:
+            raise ValueError(
+                f"the checkpoint's pruning state is for a training set of {state['num_samples']} samples, but this "
+                f"training set has {n}: resume with the dataset the checkpoint was made with, or start a new run "
+                "without ckpt_path"
+            )
+        self.seed = int(state["seed"])
+        self.method.load_state_dict(state["method"])
+        self.seen = state["seen"].clone()
+        self.kept = None if state["kept"] is None else state["kept"].clone()
+        self.closed_epoch = int(state["closed_epoch"])
+        self.ledger = ComputeLedger(int(state["forwarded"]), int(state["full"]))
+        self.nonfinite_total = int(state.get("nonfinite", 0))
+        self.first_step = False
+        if state["record"] is not None:  # an epoch was running: rebuild its order, then its recorded steps
+            saved = state["record"]
+            self.record = self._record_for(int(saved["epoch"]), self.kept)
+            self.record.load_state_dict(saved)

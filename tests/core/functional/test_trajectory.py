@@ -1,0 +1,88 @@
+"""The vectorised epoch update of AdaPruner equals METHOD.md's sequential per-step procedure."""
+
+import math
+
+import pytest
+import torch
+
+from lightning_adapruner.core import functional as F
+
+
+def sequential_epoch(m, mom, order, losses, batch, k, lam, delta, r, gain, binarise, lr, mu, wd):
+    """METHOD.md literally: per step, the autograd gradient of T1 + T2 + T3, SGD on the batch rows, controllers."""
+    m, mom = m.clone().double(), mom.clone().double()
+    below = 0
+    for start in range(0, order.numel(), batch):
+        idx, loss = order[start : start + batch], losses[start : start + batch].double()
+        mb = m[idx].clone().requires_grad_(True)
+        s = torch.sigmoid(k * mb)
+        objective = (s * loss).mean() + (s * -torch.log(loss + F.LOG_EPS)).mean() + lam * (s.mean() - r) ** 2
+        objective.backward()
+        buf = mom[idx] * mu + mb.grad + wd * m[idx]
+        mom[idx], m[idx] = buf, m[idx] - lr * buf
+        rho = float((s > 0.5).double().mean())
+        lam = 1.0 + gain * abs(rho - r)
+        below += rho < r
+        k = k + delta * (rho >= r)
+        if binarise:
+            outside = float(((s < 0.1) | (s > 0.9)).double().mean())
+            k = k + 10 * delta * (outside < 0.9)
+    return m, mom, k, lam, below
+
+
+@pytest.mark.parametrize("binarise", [False, True])
+@pytest.mark.parametrize("pieces", [1, 2, 3])
+def test_the_epoch_update_equals_the_sequential_procedure(binarise, pieces):
+    g = torch.Generator().manual_seed(0)
+    n, batch = 203, 16
+    m0 = torch.randn(n, generator=g) * 0.5 + 0.3
+    mom0 = torch.randn(n, generator=g) * 0.01
+    order = torch.randperm(n, generator=g)
+    losses = torch.rand(n, generator=g) * 3
+    cfg = dict(k=0.9, lam=16.0, delta=0.05, r=0.7, gain=50.0, lr=0.1, mu=0.9, wd=5e-4)
+    ref_m, ref_mom, ref_k, ref_lam, ref_below = sequential_epoch(
+        m0, mom0, order, losses, batch, binarise=binarise, **cfg
+    )
+
+    nb = math.ceil(n / batch)
+    path = F.trajectory(m0[order], batch, nb, cfg["k"], cfg["lam"], cfg["delta"], cfg["r"], cfg["gain"], binarise)
+    m, mom = m0.clone(), mom0.clone()
+    positions = torch.arange(n)
+    for piece in torch.tensor_split(torch.arange(nb), pieces):  # any batch-aligned pieces
+        sel = torch.isin(positions // batch, piece)
+        F.mask_step_(
+            m, mom, order[sel], losses[sel], positions[sel] // batch, path, cfg["r"], cfg["lr"], cfg["mu"], cfg["wd"]
+        )
+    assert torch.allclose(m.double(), ref_m, atol=1e-6) and torch.allclose(mom.double(), ref_mom, atol=1e-6)
+    assert float(path.k[nb]) == pytest.approx(ref_k, abs=1e-5) and float(path.lam[nb]) == pytest.approx(ref_lam)
+    assert int((path.rho < cfg["r"]).sum()) == ref_below
+
+
+def test_pieces_give_the_same_bits_as_one_update():
+    g = torch.Generator().manual_seed(1)
+    n, batch = 100, 10
+    m0, order, losses = torch.randn(n, generator=g), torch.randperm(n, generator=g), torch.rand(n, generator=g)
+    path = F.trajectory(m0[order], batch, n // batch, 0.5, 10.0, 0.01, 0.6, 50.0, False)
+    batches = torch.arange(n) // batch
+    whole_m, whole_mom = m0.clone(), torch.zeros(n)
+    F.mask_step_(whole_m, whole_mom, order, losses, batches, path, 0.6, 0.1, 0.9, 5e-4)
+    split_m, split_mom = m0.clone(), torch.zeros(n)
+    for lo, hi in [(0, 30), (30, 100)]:
+        F.mask_step_(split_m, split_mom, order[lo:hi], losses[lo:hi], batches[lo:hi], path, 0.6, 0.1, 0.9, 5e-4)
+    assert torch.equal(whole_m, split_m) and torch.equal(whole_mom, split_mom)
+
+
+def test_rows_not_updated_stay_exactly_where_they_were():
+    m, mom = torch.ones(10), torch.zeros(10)
+    path = F.trajectory(torch.ones(10), 5, 2, 0.5, 10.0, 0.01, 0.6, 50.0, False)
+    F.mask_step_(
+        m, mom, torch.tensor([2, 7]), torch.tensor([0.5, 2.0]), torch.tensor([0, 1]), path, 0.6, 0.1, 0.9, 5e-4
+    )
+    untouched = torch.ones(10, dtype=torch.bool)
+    untouched[[2, 7]] = False
+    assert torch.all(m[untouched] == 1.0) and torch.all(mom[untouched] == 0.0) and (m[[2, 7]] != 1.0).all()
+
+
+def test_k_backs_off_when_the_batch_share_stays_under_target():
+    assert F.k_after_epoch(2.0, 4, 32, 0.1, 0.1) == pytest.approx(1.6)
+    assert F.k_after_epoch(2.0, 1, 32, 0.1, 0.1) == 2.0 and F.k_after_epoch(0.3, 30, 32, 0.1, 0.1) == 0.1

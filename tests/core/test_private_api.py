@@ -1,0 +1,86 @@
+"""Lightning's and PyTorch's private names stay fenced in core/_lightning.py; the plugin imports no app stack."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning_adapruner
+
+PACKAGE = Path(lightning_adapruner.__file__).resolve().parent
+FENCE = PACKAGE / "core" / "_lightning.py"
+FOREIGN = ("lightning", "pytorch_lightning", "torch", "torchmetrics", "lightning_fabric")
+PRIVATE_ATTRIBUTES = {
+    "_data_source",
+    "_combined_loader",
+    "_accelerator_connector",
+    "_checkpoint_connector",
+    "_logger_connector",
+    "_data_connector",
+    "_trainer",
+    "_update_dataloader",
+    "_DataLoaderSource",
+    "_num_samples",
+    "_index_sampler",
+    "_sampler_iter",
+}
+
+
+def private_uses(path: Path) -> list[str]:
+    """Imports of a `_`-prefixed module or name from a foreign package, and known private attributes."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in FOREIGN:
+            parts = node.module.split(".")
+            names = [a.name for a in node.names]
+            if any(p.startswith("_") for p in parts) or any(n.startswith("_") for n in names):
+                found.append(f"from {node.module} import {', '.join(names)}")
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.split(".")[0] in FOREIGN and "._" in f".{a.name}"]
+        elif isinstance(node, ast.Attribute) and node.attr in PRIVATE_ATTRIBUTES:
+            found.append(f".{node.attr}")
+    return found
+
+
+def test_only_the_fence_touches_private_lightning_and_torch_names():
+    offenders = {
+        str(path.relative_to(PACKAGE)): uses
+        for path in PACKAGE.rglob("*.py")
+        if path != FENCE and (uses := private_uses(path))
+    }
+    assert offenders == {}
+    assert private_uses(FENCE)  # the check can fail: the fence itself holds some
+
+
+def test_the_fence_imports_lightning_internals_only_when_called():
+    tree = ast.parse(FENCE.read_text())
+    top_level = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert not [n for n in top_level if getattr(n, "module", "") and n.module.startswith("lightning")]
+
+
+def test_importing_the_plugin_loads_no_app_stack():
+    """Beyond what Lightning itself loads (it may pull matplotlib and torchvision in through torchmetrics)."""
+    code = (
+        "import sys, lightning.pytorch, torchmetrics\n"
+        "before = set(sys.modules)\n"
+        "import lightning_adapruner\n"
+        "new = set(sys.modules) - before\n"
+        "print(sorted(m for m in new if m.split('.')[0] in ('hydra', 'omegaconf', 'matplotlib', 'torchvision')),\n"
+        "      sorted(m for m in new if m.startswith('lightning_adapruner.app')), 'lightning_adapruner.core' in new)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[] [] True"
+
+
+def test_no_core_module_imports_torchvision_or_the_app():
+    for path in (PACKAGE / "core").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            )
+            for module in modules:
+                assert not module.startswith(
+                    ("torchvision", "hydra", "omegaconf", "matplotlib", "lightning_adapruner.app")
+                ), (path, module)
