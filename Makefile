@@ -1,10 +1,10 @@
 # The two commands of the README. Both set everything up first (idempotent).
-.PHONY: setup train test lint
+.PHONY: setup train test lint test-floor
 
 setup:
 	@bash scripts/setup.sh
 
-# Main job: AdaPruner (p = 0.2) on Fashion-MNIST with a small CNN, CPU, offline.
+# Main job: AdaPruner on Fashion-MNIST with a small CNN, CPU, offline.
 train: setup
 	.venv/bin/adapruner-train $(ARGS)
 
@@ -12,6 +12,12 @@ lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
-# The test command (CI runs exactly this).
+# The core tests on the lowest supported Lightning (2.4), beside the pinned one.
+test-floor: setup
+	bash scripts/lightning-floor.sh
+
+# The test command (CI runs exactly this): lint, every test and doctest on the pinned stack, then the
+# core on the lowest supported Lightning.
 test: lint
 	.venv/bin/pytest -q
+	$(MAKE) --no-print-directory test-floor

@@ -1,20 +1,19 @@
 """Step-time overhead of ``AdaptiveDatasetPruning`` at ``prune_ratio=0`` against a plain Trainer.
 
 Both arms train the same LightningModule class on the same in-memory random data shaped like
-Fashion-MNIST (``IndexedDataset`` in both arms), one process, CPU, ``num_workers=0``. The only
-difference is the callback plus ``self.pruning_loss(per_sample, idx)`` against ``per_sample.mean()``.
+Fashion-MNIST (plain ``(x, y)`` batches in both arms), one process, CPU, ``num_workers=0``. The only
+difference is the callback plus ``self.pruning_loss(per_sample)`` against ``per_sample.mean()``.
 
 Each repeat is a fresh ``Trainer.fit`` of ``--epochs`` epochs per arm, arms interleaved and the order
 alternated (plain, adapruner, adapruner, plain, ...). Epoch 0 is warm-up and is not measured. Three
 numbers per measured epoch, each reported as the median over repeats:
 
 * ``median step``: median interval between consecutive ``on_train_batch_end`` calls (data fetch,
-  forward, backward, optimiser step and every callback hook, including the mask update), the epoch's
-  first step left out;
+  forward, backward, optimiser step and every callback hook), the epoch's first step left out;
 * ``epoch wall / step`` and ``epoch CPU / step``: wall (``perf_counter``) or process CPU
   (``process_time``) time from the end of the previous epoch to the end of this one, over its steps;
-  these add the per-epoch work (the dataloader reload the callback turns on, top-K selection, the
-  first-batch index check, epoch-end metrics).
+  these add the per-epoch work (the dataloader reload the callback turns on, the epoch's vectorised
+  mask update, top-K selection, epoch-end metrics).
 
 Rows: the small CNN (the target row: ``adapruner / plain <= 1.03`` on the median step; ``--steps``
 batches per epoch) and a linear model (full epochs) whose step is about a millisecond, where the
@@ -47,7 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_adapruner import AdaptiveDatasetPruning, IndexedDataset, PruningPerformanceController
+from lightning_adapruner import AdaptiveDatasetPruning, PruningPerformanceController
 
 TARGET = 1.03
 ARMS = ("plain", "adapruner")
@@ -94,10 +93,10 @@ class BenchModule(PruningPerformanceController, pl.LightningModule):
         self.use_pruning = use_pruning
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        idx, (x, y) = batch
+        x, y = batch
         per_sample = F.cross_entropy(self.net(x), y, reduction="none")
         if self.use_pruning:
-            return self.pruning_loss(per_sample, idx)
+            return self.pruning_loss(per_sample)
         return per_sample.mean()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -106,7 +105,7 @@ class BenchModule(PruningPerformanceController, pl.LightningModule):
 
 class StepTimer(pl.Callback):
     """Timestamps (wall and process CPU) of every ``on_train_batch_end`` and ``on_train_epoch_end``. Put it last
-    in ``callbacks`` so its batch-end hook runs after the pruning callback's mask update."""
+    in ``callbacks`` so its hooks run after the pruning callback's."""
 
     def __init__(self) -> None:
         self.batch_ends: dict[int, list[float]] = {}
@@ -119,7 +118,7 @@ class StepTimer(pl.Callback):
         self.epoch_ends[trainer.current_epoch] = (time.perf_counter(), time.process_time())
 
 
-def run_arm(arm: str, model: str, data: IndexedDataset, args: argparse.Namespace, seed: int) -> dict[str, float]:
+def run_arm(arm: str, model: str, data: TensorDataset, args: argparse.Namespace, seed: int) -> dict[str, float]:
     """One fit; the median step, epoch wall / step and epoch CPU / step (seconds) over the epochs after the first."""
     pl.seed_everything(seed, verbose=False)
     net, _ = MODELS[model]()
@@ -162,7 +161,7 @@ NOISY_SPREAD = 1.2  # max/min of the plain arm's per-repeat medians above which 
 BUSY_USAGE = 0.75  # CPU seconds per wall second per thread below which other processes held the cores
 
 
-def bench_model(model: str, data: IndexedDataset, args: argparse.Namespace) -> dict[str, Any]:
+def bench_model(model: str, data: TensorDataset, args: argparse.Namespace) -> dict[str, Any]:
     """Interleaved fits of both arms; per metric the arms' medians over repeats, their ratio and the paired ratios."""
     results: dict[str, list[dict[str, float]]] = {arm: [] for arm in ARMS}
     for rep in range(args.repeats):
@@ -267,7 +266,7 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(args.samples, 1, 28, 28, generator=gen)
     y = torch.randint(0, 10, (args.samples,), generator=gen)
-    data = IndexedDataset(TensorDataset(x, y), targets=y)
+    data = TensorDataset(x, y)
 
     t0 = time.perf_counter()
     rows = [bench_model(m, data, args) for m in args.models]

@@ -359,8 +359,9 @@ class PruningSession:
         """Close the fit: the exported subset of ``round((1 - p) N)`` samples."""
         self.close()
         k = F.num_kept(self.facts.num_samples, self.schedule.keep_fraction)
-        candidates = self._candidates()
-        return torch.sort(self._choose(candidates, k, epoch, final=True).long()).values
+        candidates = self._candidates(k)
+        kept = candidates if k == candidates.numel() else self._choose(candidates, k, epoch, final=True)
+        return torch.sort(kept.long()).values
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQ
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_adapruner import AdaPruner, DataPruning, PruningMethod
+from lightning_adapruner import AdaPruner, AdaptiveDatasetPruning, DataPruning, PruningMethod
 from lightning_adapruner.app.data import IndexedDataModule
 from lightning_adapruner.app.models import ImageClassifier
 from lightning_adapruner.app.train import (
@@ -205,6 +205,10 @@ def test_callback_configs_instantiate(tmp_path, name):
         assert LearningRateMonitor not in {type(c) for c in without_logger}
     elif name == "none":
         assert callbacks == []
+    elif name == "adaptive_pruning":  # the drop-in config for template projects: seed and export dir of the run
+        (callback,) = callbacks
+        assert isinstance(callback, AdaptiveDatasetPruning) and callback.seed == cfg.seed
+        assert callback.export_dir == str(tmp_path)
 
 
 @pytest.mark.parametrize("name", options("logger"))

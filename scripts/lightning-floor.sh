@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The core tests (and doctests) on the lowest Lightning this package supports, without a second 5 GB venv:
+# the lightning wheel of that version is installed into .venv-floor/ and put in front of the pinned venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FLOOR=${LIGHTNING_FLOOR:-2.4.0}
+DIR=.venv-floor/lightning-$FLOOR
+if [ ! -f "$DIR/.done" ]; then
+  echo "[floor] installing lightning==$FLOOR into $DIR (an overlay on .venv)"
+  rm -rf "$DIR" && mkdir -p "$DIR"
+  .venv/bin/pip download -q --disable-pip-version-check --no-deps "lightning==$FLOOR" -d "$DIR/wheel"
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps --target "$DIR/site" "$DIR"/wheel/*.whl
+  touch "$DIR/.done"
+fi
+version=$(PYTHONPATH="$DIR/site" .venv/bin/python -c "import lightning; print(lightning.__version__)")
+[ "$version" = "$FLOOR" ] || { echo "[floor] expected lightning $FLOOR, got $version"; exit 1; }
+echo "[floor] core tests on lightning $version"
+PYTHONPATH="$DIR/site" .venv/bin/pytest -q -p no:cacheprovider tests/core lightning_adapruner/core
