@@ -29,8 +29,8 @@ class AdaptiveDatasetPruning(DataPruning):
     Example::
 
         >>> adp = AdaptiveDatasetPruning(prune_ratio=0.3, mask_lr=0.2)
-        >>> adp.method.mask_lr, adp.state_key
-        (0.2, "AdaptiveDatasetPruning{'method': 'adapruner', 'prune_ratio': 0.3}")
+        >>> adp.method.mask_lr, adp.method.name
+        (0.2, 'adapruner')
     """
 
     def __init__(

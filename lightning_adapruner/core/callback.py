@@ -19,7 +19,7 @@ from torch import Tensor
 
 from lightning_adapruner.core import _lightning
 from lightning_adapruner.core import functional as F
-from lightning_adapruner.core.dataset import infer_targets
+from lightning_adapruner.core.dataset import infer_targets, labels_match_items
 from lightning_adapruner.core.distributed import collectives_for
 from lightning_adapruner.core.export import SUBSET_NAME, write_pruned_subset
 from lightning_adapruner.core.loader import inspect_train_loader, with_sampler
@@ -69,8 +69,9 @@ class DataPruning(Callback):
     Example::
 
         >>> from lightning_adapruner import RandomPruning
-        >>> DataPruning(RandomPruning(), prune_ratio=0.3).state_key
-        "DataPruning{'method': 'random', 'prune_ratio': 0.3}"
+        >>> pruning = DataPruning(RandomPruning(), prune_ratio=0.3)
+        >>> pruning.method.name, pruning.keep_fraction
+        ('random', 0.7)
     """
 
     def __init__(
@@ -87,8 +88,10 @@ class DataPruning(Callback):
         export_dir: str | Path | bool | None = None,
         verbose: bool = True,
     ) -> None:
+        if isinstance(method, type) and issubclass(method, PruningMethod):
+            raise TypeError(f"method must be a PruningMethod instance: pass {method.__name__}(), not the class")
         if not isinstance(method, PruningMethod):
-            raise TypeError(f"method must be a PruningMethod (see lightning_adapruner.methods), got {method!r}")
+            raise TypeError(f"method must be a PruningMethod (lightning_adapruner.AdaPruner(), ...), got {method!r}")
         self.method = method
         self.prune_ratio = check_ratio(prune_ratio)
         if schedule not in F.SCHEDULE_SHAPES:
@@ -120,7 +123,9 @@ class DataPruning(Callback):
     # ------------------------------------------------------------------ public
     @property
     def state_key(self) -> str:
-        return f"{type(self).__qualname__}{ {'method': self.method.name, 'prune_ratio': self.prune_ratio}!r}"
+        """One key whatever the class, method or ratio: one pruning callback drives a fit, and a resume with other
+        settings must reach the checkpoint's state to refuse it clearly instead of silently starting afresh."""
+        return "DataPruning"
 
     @property
     def keep_fraction(self) -> float:
@@ -129,8 +134,7 @@ class DataPruning(Callback):
 
     def network_loss(self, per_sample_loss: Tensor, indices: Tensor | None = None, **inputs: Tensor) -> Tensor:
         """The loss the network trains on for the current training batch; hands the batch's detached per-sample
-        statistics to the method. :meth:`PruningPerformanceController.pruning_loss` calls it; call it yourself
-        from a module without the mixin.
+        statistics to the method. :meth:`PruningPerformanceController.pruning_loss` calls it.
 
         Args:
             per_sample_loss: ``[B]``, one loss per sample of the batch (keep the graph).
@@ -155,7 +159,8 @@ class DataPruning(Callback):
 
     @property
     def batch_indices(self) -> Tensor:
-        """Dataset indices of the current training batch's samples (on the state's device), in batch order."""
+        """Dataset indices of the current training batch's samples, in batch order (an int32 or int64 view on the
+        state's device; do not modify it)."""
         record = self._session.record
         if record is None:
             raise RuntimeError(f"{type(self).__name__}.batch_indices is defined inside a training step")
@@ -198,6 +203,10 @@ class DataPruning(Callback):
         self._export(trainer)
 
     @override
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._end_fit(trainer)  # Lightning skips teardown after an exception: leave the trainer as it was
+
+    @override
     def state_dict(self) -> dict[str, Any]:
         return self._session.state_dict()
 
@@ -222,6 +231,11 @@ class DataPruning(Callback):
                 f"{type(self).__name__} schedules pruning by epoch and needs a finite number of epochs; pass "
                 f"Trainer(max_epochs=...) (got max_epochs={trainer.max_epochs})"
             )
+        if trainer.overfit_batches > 0:
+            raise ValueError(
+                f"{type(self).__name__} cannot run with Trainer(overfit_batches={trainer.overfit_batches}): Lightning "
+                "then replaces the training sampler, so the pruning plan would not be what is trained on"
+            )
         if trainer.max_epochs <= self.warmup_epochs and self.prune_ratio > 0 and not self.method.forward_all:
             rank_zero_warn(
                 f"max_epochs={trainer.max_epochs} <= warmup_epochs={self.warmup_epochs}: no epoch is pruned during "
@@ -229,7 +243,7 @@ class DataPruning(Callback):
             )
         self._session = self._new_session()  # a fresh fit starts from fresh state (a checkpoint is restored after)
         self.kept_indices, self.export_path = None, None
-        self._fit_trainer, self._loader, self._user_reload_epoch = trainer, None, -1
+        self._fit_trainer, self._loader, self._loader_info, self._user_reload_epoch = trainer, None, None, -1
         self._user_reload = trainer.reload_dataloaders_every_n_epochs
         self._seed = int(trainer.strategy.broadcast(self.seed if self.seed is not None else _global_seed(), src=0))
         self._fit_start = time.perf_counter()
@@ -253,16 +267,16 @@ class DataPruning(Callback):
         if self._loader is None or due:
             user_loader = request()
             info = inspect_train_loader(user_loader, type(self).__name__)
-            if self._session.started and info.num_samples != self._session.facts.num_samples:
+            if self._loader_info is not None and info != self._loader_info:
                 raise ValueError(
-                    f"the training set changed size during the fit ({self._session.facts.num_samples} -> "
-                    f"{info.num_samples}): per-sample pruning state is keyed by dataset index"
+                    f"the training loader changed during the fit ({self._loader_info} -> {info}): the pruning plan and "
+                    "the step count of LR schedules were sized for the first one; keep size, batch size and shuffle"
                 )
-            self._user_reload_epoch = epoch
+            self._loader_info, self._user_reload_epoch = info, epoch
             if not self._session.started:
                 self._start(trainer, user_loader, info)
             self._sampler = PruningSampler(
-                [0], trainer.world_size, trainer.global_rank, info.shuffle, self._seed, self.drop_last
+                [], trainer.world_size, trainer.global_rank, info.shuffle, drop_last=self.drop_last
             )
             self._loader = with_sampler(user_loader, self._sampler, _lightning.replace_sampler)
         record = self._session.plan(epoch)
@@ -270,39 +284,69 @@ class DataPruning(Callback):
         return self._loader
 
     def _start(self, trainer: pl.Trainer, loader: Any, info: Any) -> None:
-        labels = self.targets if self.targets is not None else infer_targets(loader.dataset)
-        if labels is not None and labels.numel() != info.num_samples:
-            raise ValueError(f"targets has {labels.numel()} labels but the training set has {info.num_samples} samples")
-        if labels is None:
-            if self.class_floor > 0:
-                raise ValueError(
-                    "class_floor needs the training labels: give the dataset a `targets` attribute or pass "
-                    f"{type(self).__name__}(targets=<label of every training sample>)"
-                )
-            rank_zero_warn(
-                f"{type(self).__name__} found no class labels on the training set (no `targets`/`labels` attribute "
-                "through its wrappers): per-class kept counts are left out of the export. Pass "
-                f"{type(self).__name__}(targets=<label of every training sample>) to have them"
-            )
-        else:
-            labels = labels.to(torch.int16 if (labels.numel() == 0 or int(labels.max()) < 2**15) else torch.long)
+        interval = trainer.val_check_interval
         facts = LoaderFacts(
             info.num_samples,
             info.batch_size,
             info.drop_last,
             info.shuffle,
             trainer.limit_train_batches,
-            int(trainer.max_epochs or 1),
+            int(trainer.max_epochs),
             trainer.strategy.root_device,
-            labels,
+            self._labels(loader.dataset, info.num_samples),
+            interval if isinstance(interval, int) and trainer.limit_val_batches != 0 else None,
         )
-        self._session.start(facts, collectives_for(trainer.strategy), self._seed)
-        if self._session.record is not None and self._session.record.steps:
-            rank_zero_info(
-                f"[{self.method.name}] resuming epoch {self._session.record.epoch} at batch "
-                f"{self._session.record.steps}: the pruning sampler continues with the samples not yet forwarded "
-                "(Lightning's warning about a non-resumable dataloader does not apply to them)"
+        if trainer.max_steps != -1 and trainer.ckpt_path is not None:
+            rank_zero_warn(
+                "resuming a fit that has max_steps set: Lightning may re-enter the last epoch of the checkpoint, "
+                "which shifts the pruning schedule by an epoch. Stop fits by max_epochs to resume them exactly"
             )
+        self._session.start(facts, collectives_for(trainer.strategy), self._seed)
+        self._seed = self._session.seed  # a checkpoint's seed wins
+        if trainer.ckpt_path is not None and not self._session.restored:
+            rank_zero_warn(
+                f"the checkpoint {trainer.ckpt_path} holds no pruning state (it was saved without {type(self).__name__}"
+                " or by an older release): pruning starts afresh, from the epoch the checkpoint resumes"
+            )
+        record = self._session.record
+        if record is not None and record.steps:
+            rank_zero_info(
+                f"[{self.method.name}] resuming epoch {record.epoch} at batch {record.steps}: the pruning sampler "
+                "continues with the samples not yet forwarded (Lightning's warning about a non-resumable "
+                "dataloader does not apply to them)"
+            )
+
+    def _labels(self, dataset: Any, num_samples: int) -> Tensor | None:
+        """``targets=`` or the labels found on the dataset, checked; ``None`` (with a warning) when there are none."""
+        name = type(self).__name__
+        labels = self.targets if self.targets is not None else infer_targets(dataset)
+        if labels is not None and labels.numel() != num_samples:
+            raise ValueError(f"targets has {labels.numel()} labels but the training set has {num_samples} samples")
+        if labels is not None and self.targets is None and not labels_match_items(dataset, labels):
+            rank_zero_warn(
+                f"the labels found on the training set disagree with what its items return (a wrapper reorders or "
+                f"relabels them): {name} ignores them. Pass {name}(targets=<label of every training sample>)"
+            )
+            labels = None
+        if labels is not None and labels.numel() and int(labels.min()) < 0:
+            message = f"the training labels hold negative values (min {int(labels.min())}): class ids must be >= 0"
+            if self.class_floor > 0:
+                raise ValueError(f"{message} for class_floor; pass {name}(targets=<class id of every sample>)")
+            rank_zero_warn(f"{message}; per-class kept counts are left out of the export")
+            labels = None
+        if labels is None:
+            if self.class_floor > 0:
+                raise ValueError(
+                    "class_floor needs the training labels: give the dataset a `targets` attribute or pass "
+                    f"{name}(targets=<label of every training sample>)"
+                )
+            rank_zero_warn(
+                f"{name} found no class labels on the training set (no `targets`/`labels` attribute through its "
+                f"wrappers): per-class kept counts are left out of the export. Pass {name}(targets=<label of every "
+                "training sample>) to have them"
+            )
+            return None
+        return labels.to(torch.int16 if (labels.numel() == 0 or int(labels.max()) < 2**15) else torch.long)
 
     def _close_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         session = self._session
@@ -311,17 +355,18 @@ class DataPruning(Callback):
         epoch, kept = session.record.epoch, session.record.num_unique
         session.close()
         n = session.facts.num_samples
+        method_metrics = session.method.metrics()
         metrics = {
             METRIC_NAMES.keep_share_target: session.budget(epoch) / n,
             METRIC_NAMES.keep_share: kept / n,
             METRIC_NAMES.samples_forwarded: float(session.ledger.forwarded),
             METRIC_NAMES.saved_share: session.ledger.saved_share,
             **({METRIC_NAMES.task_loss: session.task_loss} if session.task_loss is not None else {}),
-            **{f"{METRIC_PREFIX}{k}": float(v) for k, v in session.method.metrics().items()},
+            **{f"{METRIC_PREFIX}{k}": float(v) for k, v in method_metrics.items()},
         }
         pl_module.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=False)
         if self.verbose:
-            extra = ", ".join(f"{k}={v:.3g}" for k, v in session.method.metrics().items())
+            extra = ", ".join(f"{k}={v:.3g}" for k, v in method_metrics.items())
             self._status(
                 trainer,
                 f"[{self.method.name}] epoch {epoch}: kept {kept / n:.3f} of the data (target "

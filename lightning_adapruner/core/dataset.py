@@ -128,3 +128,35 @@ def _length(dataset: Any) -> int | None:
         return len(dataset)
     except TypeError:
         return None
+
+
+def labels_match_items(dataset: Any, labels: Tensor, probes: int = 8) -> bool:
+    """Whether ``labels`` agree with the label the items of ``dataset`` carry, checked on a few seeded items.
+
+    Items that are not ``(x, label)`` pairs with an integer label cannot be checked and count as agreeing; a
+    wrapper that reorders or relabels the samples it found labels under does not.
+
+    Example::
+
+        >>> data = torch.utils.data.TensorDataset(torch.zeros(4), torch.tensor([0, 1, 2, 3]))
+        >>> labels_match_items(data, torch.tensor([0, 1, 2, 3])), labels_match_items(data, torch.tensor([3, 2, 1, 0]))
+        (True, False)
+    """
+    n = labels.numel()
+    if n == 0:
+        return True
+    picks = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:probes].tolist()
+    for i in picks:
+        item = dataset[i]
+        if not isinstance(item, (tuple, list)) or len(item) < 2:
+            return True
+        label = item[1]
+        if isinstance(label, Tensor):
+            if label.numel() != 1 or label.is_floating_point():
+                return True
+            label = int(label)
+        if not isinstance(label, int) or isinstance(label, bool):
+            return True
+        if label != int(labels[i]):
+            return False
+    return True

@@ -38,7 +38,7 @@ class EpochRecord:
         ...                   num_batches=2, statistics=(), device=torch.device("cpu"))
         >>> rec.indices(0).tolist(), rec.batch_length(1)
         ([5, 3, 1], 1)
-        >>> rec.record(0, {"loss": torch.tensor([0.5, float("nan"), 2.0])}); rec.advance()
+        >>> rec.record(0, {"loss": torch.tensor([0.5, float("nan"), 2.0])}); rec.advance((True,))
         >>> obs, nonfinite = rec.observations(); obs.indices.tolist(), nonfinite
         ([5, 1], 1)
     """
@@ -62,9 +62,10 @@ class EpochRecord:
         self.order = order.to(device)
         self.local_order = self.order[rank::world_size]
         self.names = (LOSS, *statistics)
-        self.buffers = {name: torch.full((order.numel(),), float("nan"), device=device) for name in self.names}
+        runs = min(order.numel(), num_batches * world_size * batch_size)  # positions limit_train_batches lets run
+        self.buffers = {name: torch.full((runs,), float("nan"), device=device) for name in self.names}
         self.steps = 0  # batches run so far (recorded or skipped)
-        self.recorded: list[bool] = []
+        self.recorded: list[tuple[bool, ...]] = []  # per step: which ranks recorded statistics
         self._pending: Tensor | None = None
 
     # ------------------------------------------------------------------ layout
@@ -120,28 +121,31 @@ class EpochRecord:
         for i, name in enumerate(self.names):  # rank r's j-th sample sits at global position r + W * j
             self.buffers[name][w * start : w * stop].view(b, w).copy_(rows[:, :, i].T)
 
-    def advance(self, recorded: bool = True) -> None:
-        self.recorded.append(recorded)
+    def advance(self, recorded: tuple[bool, ...]) -> None:
+        """Move past the current step; ``recorded[r]``: rank ``r`` recorded its statistics (it did not skip)."""
+        self.recorded.append(tuple(recorded))
         self.steps += 1
 
     # ------------------------------------------------------------------ reading
     def observations(self) -> tuple[Observations, int]:
         """The recorded samples with a finite loss, each once; and how many recorded losses were not finite."""
         loss = self.buffers[LOSS]
-        ran = self._recorded_positions(loss.numel(), loss.device)
+        unique = torch.arange(loss.numel(), device=loss.device) < self.num_unique  # top-up repeats count once
         finite = torch.isfinite(loss)
-        nonfinite = int((ran & ~finite).sum())
-        keep = finite & (torch.arange(loss.numel(), device=loss.device) < self.num_unique)
+        nonfinite = int((self._recorded_positions(loss.numel(), loss.device) & ~finite & unique).sum())
+        keep = finite & unique
         pos = keep.nonzero().flatten()
         stats = {n: self.buffers[n][pos] for n in self.names if n != LOSS}
         batch = pos // (self.batch_size * self.world_size)
         return Observations(self.epoch, self.order[pos].long(), loss[pos], batch, stats), nonfinite
 
     def _recorded_positions(self, total: int, device: torch.device) -> Tensor:
+        """Positions whose rank recorded its step (position ``t*W*B + W*j + r`` is rank ``r``'s ``j``-th of ``t``)."""
         ran = torch.zeros(total, dtype=torch.bool)
         if self.recorded:
-            flags = torch.tensor(self.recorded, dtype=torch.bool).repeat_interleave(self.batch_size * self.world_size)
-            ran[: flags.numel()] = flags[:total]
+            flags = torch.tensor(self.recorded, dtype=torch.bool)  # [steps, W]
+            per_position = flags[:, None, :].expand(-1, self.batch_size, -1).reshape(-1)
+            ran[: per_position.numel()] = per_position[:total]
         return ran.to(device)
 
     def forwarded(self) -> int:
@@ -149,20 +153,46 @@ class EpochRecord:
         return sum(self.batch_length(t) for t in range(self.steps)) * self.world_size
 
     # ------------------------------------------------------------------ state
+    def _layout_facts(self) -> dict[str, int]:
+        positions = torch.arange(self.order_cpu.numel(), dtype=torch.long) % 1_000_003 + 1
+        return {
+            "world_size": self.world_size,
+            "batch_size": self.batch_size,
+            "num_batches": self.num_batches,
+            "num_unique": self.num_unique,
+            "order_checksum": int((self.order_cpu.long() * positions).sum()),
+        }
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "epoch": self.epoch,
             "steps": self.steps,
             "recorded": list(self.recorded),
+            "layout": self._layout_facts(),
             "buffers": {n: b.cpu().clone() for n, b in self.buffers.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a checkpoint taken inside this epoch.
+
+        Raises:
+            ValueError: the resumed fit lays the epoch out otherwise (processes, batch size, limits, shuffle or
+                drop_last changed), which would skip or repeat samples.
+        """
         if state["epoch"] != self.epoch or set(state["buffers"]) != set(self.buffers):
             raise ValueError(
                 f"the checkpoint's epoch record (epoch {state['epoch']}) does not match epoch {self.epoch}"
             )
-        self.steps, self.recorded = int(state["steps"]), list(state["recorded"])
+        saved, now = state.get("layout", {}), self._layout_facts()
+        changed = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
+        if changed:
+            detail = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
+            raise ValueError(
+                f"the checkpoint stopped inside epoch {self.epoch}, which this fit lays out differently ({detail}): "
+                "resume with the processes, batch size, shuffle, drop_last and limit_train_batches it was made with, "
+                "or from an end-of-epoch checkpoint"
+            )
+        self.steps, self.recorded = int(state["steps"]), [tuple(r) for r in state["recorded"]]
         for name, value in state["buffers"].items():
             if value.shape != self.buffers[name].shape:
                 raise ValueError(

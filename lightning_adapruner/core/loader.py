@@ -63,6 +63,12 @@ def inspect_train_loader(loader: object, plugin: str = "DataPruning") -> LoaderI
             f"the training dataset ({type(dataset).__name__}) is iterable or has no __len__: {plugin} keys its state "
             "by dataset index and chooses the samples of each epoch, so it needs a map-style dataset"
         )
+    if callable(getattr(loader, "state_dict", None)) and callable(getattr(loader, "load_state_dict", None)):
+        raise UnsupportedLoaderError(
+            f"the training DataLoader ({type(loader).__name__}) keeps a resumable state of its own: on a resume it "
+            f"would skip ahead as well as {plugin}'s sampler, which already continues where the epoch stopped. "
+            "Use a plain torch.utils.data.DataLoader"
+        )
     if getattr(loader, "in_order", True) is False:
         raise UnsupportedLoaderError(
             f"the training DataLoader has in_order=False: batches may arrive out of order, so {plugin} could not tell "

@@ -43,7 +43,8 @@ class FitInfo:
             without gradient accumulation).
         seed: the fit's pruning seed (the same on every rank).
         device: where the state lives (the strategy's root device).
-        labels: class label of every sample (LongTensor ``[N]``) when known, else ``None``.
+        labels: class label of every sample (an integer tensor ``[N]``, int16 when the classes fit) when known,
+            else ``None``.
         class_floor: every class keeps at least this many samples in :meth:`PruningMethod.select_top`.
     """
 
@@ -210,6 +211,19 @@ class PruningMethod:
             if name in self.__dict__:
                 self.__dict__[name] = self.__dict__[name].to(device)
 
+    def checksum(self) -> Tensor:
+        """One float64 per persistent state (NaN and inf counted apart), on the state's device: equal on every
+        rank exactly when the states are, as far as a sum can tell."""
+        sums = []
+        for name, spec in self._specs.items():
+            if spec.persistent:
+                value = self.__dict__[name].double()
+                sums += [
+                    torch.nan_to_num(value, nan=0.0, posinf=0.0, neginf=0.0).sum(),
+                    (~torch.isfinite(value)).sum().double(),
+                ]
+        return torch.stack(sums) if sums else torch.zeros(1, dtype=torch.float64)
+
     def state_dict(self) -> dict[str, Any]:
         """The persistent declared state as CPU tensors, with the method's name and version."""
         states = {n: self.__dict__[n].detach().cpu().clone() for n, s in self._specs.items() if s.persistent}
@@ -270,7 +284,7 @@ class PruningMethod:
     def select_top(self, candidates: Tensor, budget: int, scores: Tensor, epoch: int) -> Tensor:
         """The ``budget`` candidates of highest ``scores[candidate]``: seeded ties, the fit's class floor."""
         info = self.fit
-        candidates = candidates.long().cpu()
+        candidates = candidates.cpu()
         labels = None if info.labels is None else info.labels[candidates]
         gen = F.generator(info.seed, epoch, F.selection.STREAM_TIES)
         return candidates[F.select_top(scores.cpu()[candidates], budget, gen, labels, info.class_floor)]

@@ -17,9 +17,9 @@ class MetricNames:
         'adp/keep_share'
     """
 
-    keep_share: str = f"{METRIC_PREFIX}keep_share"  # share of the dataset the epoch forwarded
+    keep_share: str = f"{METRIC_PREFIX}keep_share"  # share of the dataset in the epoch's kept set (what it draws)
     keep_share_target: str = f"{METRIC_PREFIX}keep_share_target"  # the schedule's share for the epoch
-    samples_forwarded: str = f"{METRIC_PREFIX}samples_forwarded"  # samples forwarded so far, all ranks
+    samples_forwarded: str = f"{METRIC_PREFIX}samples_forwarded"  # forwarded so far, all ranks (limits included)
     saved_share: str = f"{METRIC_PREFIX}saved_share"  # 1 - forwarded / what full data would have forwarded
     task_loss: str = f"{METRIC_PREFIX}task_loss"  # the epoch's mean unweighted per-sample loss
 

@@ -61,6 +61,7 @@ class PruningSampler(DistributedSampler):
         self.epoch = 0
         self.dataset = None  # no dataset: the indices are the population
         self._order: Tensor | None = None
+        self._fixed = False  # the order was given by set_order
         self._start = 0
         self.set_indices(indices)
 
@@ -70,17 +71,18 @@ class PruningSampler(DistributedSampler):
         if idx.dtype not in (torch.int32, torch.int64):  # int32 halves the memory of large sets
             idx = idx.long()
         self.indices = idx
-        self._order, self._start = None, 0
+        self._order, self._fixed, self._start = None, False, 0
 
     def set_epoch(self, epoch: int) -> None:
-        if epoch != self.epoch:
+        """Reshuffle for ``epoch`` at the next ``iter()``; an order given by :meth:`set_order` stays as it is."""
+        if epoch != self.epoch and not self._fixed:
             self._order, self._start = None, 0
         self.epoch = epoch
 
     def set_order(self, order: Tensor, epoch: int, start: int = 0) -> None:
-        """Use ``order`` as ``epoch``'s global order; this rank's pass starts at its position ``start``
-        (a run resumed in the middle of the epoch continues where it stopped)."""
-        self.epoch, self._order, self._start = epoch, order.cpu(), start
+        """Use ``order`` as ``epoch``'s global order (until the next call or :meth:`set_indices`); this rank's pass
+        starts at its position ``start`` (a run resumed in the middle of the epoch continues where it stopped)."""
+        self.epoch, self._order, self._fixed, self._start = epoch, order.cpu(), True, start
 
     def order(self) -> Tensor:
         """The current epoch's global order (every rank's)."""
@@ -96,10 +98,6 @@ class PruningSampler(DistributedSampler):
         if self._order is not None:
             return self._order.numel() // self.num_replicas
         return F.shard_length(self.indices.numel(), self.num_replicas, self.drop_last)
-
-    @property
-    def total_size(self) -> int:  # type: ignore[override]
-        return self.num_samples * self.num_replicas
 
     def __len__(self) -> int:
         return self.num_samples

@@ -22,8 +22,8 @@ class KeepSchedule:
     Example::
 
         >>> schedule = KeepSchedule(0.3, warmup_epochs=1, prune_epochs=3, shape="linear", max_epochs=5)
-        >>> [round(schedule(e), 2) for e in range(5)], schedule.budget(4, 1000)
-        ([1.0, 0.9, 0.8, 0.7, 0.7], 700)
+        >>> [round(schedule(e), 2) for e in range(5)], schedule.keep_fraction
+        ([1.0, 0.9, 0.8, 0.7, 0.7], 0.7)
     """
 
     prune_ratio: float
@@ -41,10 +41,6 @@ class KeepSchedule:
         return F.annealed_keep_share_at(
             epoch, self.prune_ratio, self.warmup_epochs, self.prune_epochs, self.shape, self.max_epochs, anneal
         )
-
-    def budget(self, epoch: int, num_samples: int) -> int:
-        """Samples the standard schedule keeps in ``epoch``."""
-        return F.num_kept(num_samples, self(epoch))
 
     @property
     def keep_fraction(self) -> float:

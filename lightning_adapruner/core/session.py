@@ -38,6 +38,7 @@ class LoaderFacts:
         shuffle: the loader shuffles (each epoch's order is drawn from the seed).
         limit_batches: ``Trainer(limit_train_batches)``.
         max_epochs: ``Trainer(max_epochs)``.
+        val_check_batches: ``Trainer(val_check_interval)`` when it counts batches (an int), else ``None``.
         device: where the state lives; labels: class labels ``[N]`` when known.
     """
 
@@ -49,6 +50,7 @@ class LoaderFacts:
     max_epochs: int
     device: torch.device
     labels: Tensor | None = None
+    val_check_batches: int | None = None
 
 
 class PruningSession:
@@ -85,19 +87,24 @@ class PruningSession:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, facts: LoaderFacts, collectives: Collectives, seed: int) -> None:
-        """Fresh state for a fit over ``facts.num_samples`` samples (then a stashed checkpoint, if any, on top)."""
+        """Fresh state for a fit over ``facts.num_samples`` samples (then a stashed checkpoint, if any, on top).
+
+        Raises:
+            ValueError: an epoch of the schedule that cannot run (no batch, fewer samples than processes, class
+                floors above its budget, fewer batches than ``val_check_interval``), naming the fix.
+        """
+        stash, self._stash = self._stash, None
+        if stash and "seed" in stash and int(stash["seed"]) != seed:
+            log.warning("resuming with the checkpoint's pruning seed %s (this fit's would be %s)", stash["seed"], seed)
+            seed = int(stash["seed"])
         self.facts, self.comm, self.seed = facts, collectives, seed
-        n, w = facts.num_samples, collectives.world_size
+        n = facts.num_samples
         self.schedule = KeepSchedule(
             self.prune_ratio, self.warmup_epochs, self._prune_epochs(facts), self.shape, facts.max_epochs
         )
-        k_final = F.num_kept(n, self.schedule.keep_fraction)
-        if k_final < w:
-            raise ValueError(
-                f"prune_ratio={self.prune_ratio} keeps {k_final} of {n} samples, fewer than the {w} process(es): a "
-                f"rank would get no samples. Use prune_ratio <= {1 - w / n:.4f}."
-            )
-        self.planned_batches = tuple(self._batches(self.budget(e)) for e in range(facts.max_epochs))
+        budgets = [self.budget(e) for e in range(facts.max_epochs)]
+        self.planned_batches = tuple(self._batches(b) for b in budgets)
+        self._check_schedule(budgets)
         self.method.reset(
             FitInfo(n, self.schedule, self.planned_batches, seed, facts.device, facts.labels, self.class_floor)
         )
@@ -111,10 +118,39 @@ class PruningSession:
         self.warned_unseen = False
         self.first_step = True
         self._recorded_step: tuple[int, int] | None = None
-        self.started = True
-        if self._stash is not None:
-            stash, self._stash = self._stash, None
+        self._step_error: Exception | None = None
+        self.started, self.restored = True, False
+        if stash:
             self._restore(stash)
+
+    def _check_schedule(self, budgets: list[int]) -> None:
+        """Every epoch of the schedule must be able to run; say which setting to change where one cannot."""
+        w, facts = self.comm.world_size, self.facts
+        for epoch, (budget, batches) in enumerate(zip(budgets, self.planned_batches)):
+            where = f"epoch {epoch} of the pruning schedule keeps {budget} of {facts.num_samples} samples"
+            if budget < w:
+                raise ValueError(
+                    f"{where}, fewer than the {w} process(es): a rank would get no samples. Lower prune_ratio "
+                    f"(now {self.prune_ratio}) or the method's annealing"
+                )
+            if batches < 1:
+                raise ValueError(
+                    f"{where}, which makes no batch of {facts.batch_size} per process (drop_last="
+                    f"{facts.drop_last}, limit_train_batches={facts.limit_batches}): lower prune_ratio (now "
+                    f"{self.prune_ratio}), the batch size, or let the last short batch run (drop_last=False)"
+                )
+            if facts.val_check_batches is not None and batches < facts.val_check_batches:
+                raise ValueError(
+                    f"{where} in {batches} batches, fewer than Trainer(val_check_interval={facts.val_check_batches}):"
+                    " validate by a share of the epoch (a float val_check_interval) or every few epochs instead"
+                )
+        if self.class_floor and facts.labels is not None:
+            floors = int(torch.bincount(facts.labels.long()).clamp(max=self.class_floor).sum())
+            if floors > min(budgets):
+                raise ValueError(
+                    f"class_floor={self.class_floor} needs {floors} samples but the smallest epoch keeps "
+                    f"{min(budgets)}: lower class_floor or prune_ratio"
+                )
 
     def _prune_epochs(self, facts: LoaderFacts) -> int:
         if self.prune_epochs is not None:
@@ -163,7 +199,7 @@ class PruningSession:
         """``budget`` of ``candidates`` by the method; never-forwarded ones kept at the cut's rate, at random."""
         choose = self.method.final_subset if final else self.method.plan
         evidence = self.method.evidence()
-        seen = (self.seen if evidence is None else evidence)[candidates.long()] if self.method.needs_evidence else None
+        seen = (self.seen if evidence is None else evidence)[candidates] if self.method.needs_evidence else None
         unseen = 0 if seen is None else int((~seen).sum())
         if unseen == 0:
             kept = choose(candidates, budget, epoch)
@@ -173,6 +209,10 @@ class PruningSession:
             pool = candidates[~seen]
             drawn = pool[F.random_subset(quota, unseen, F.generator(self.seed, epoch, F.selection.STREAM_UNSEEN))]
             kept = torch.cat([choose(candidates[seen], budget - quota, epoch).to(candidates.dtype), drawn])
+        labels = self.facts.labels
+        if self.class_floor and labels is not None:
+            gen = F.generator(self.seed, epoch, F.selection.STREAM_FLOOR)
+            kept = F.enforce_class_floor(kept, candidates, labels, self.class_floor, gen)
         self._check_plan(kept, candidates, budget, epoch)
         return kept.to(candidates.dtype)
 
@@ -184,10 +224,10 @@ class PruningSession:
                 "schedules are sized from the budgets, so a plan must hold exactly that many"
             )
         allowed = torch.zeros(self.facts.num_samples, dtype=torch.bool)
-        allowed[candidates.long()] = True
+        allowed[candidates] = True
         taken = torch.zeros_like(allowed)
-        taken[kept.long()] = True
-        if not bool(allowed[kept.long()].all()) or int(taken.sum()) != budget:
+        taken[kept] = True
+        if not bool(allowed[kept].all()) or int(taken.sum()) != budget:
             raise RuntimeError(f"{name}.plan for epoch {epoch} must return distinct samples from its candidates")
 
     def _warn_unseen(self, unseen: int, candidates: int, epoch: int) -> None:
@@ -223,11 +263,31 @@ class PruningSession:
 
     # ------------------------------------------------------------------ the step (hot path)
     def network_loss(self, loss: Tensor, indices: Tensor | None, inputs: dict[str, Tensor]) -> Tensor:
-        """The loss the network trains on for the current batch; records the batch's statistics."""
+        """The loss the network trains on for the current batch; records the batch's statistics.
+
+        With several processes a check that fails on one rank is raised at the batch's end on every rank at once
+        (a rank that raised alone would leave the others waiting in the gather).
+        """
         record = self._open_record()
         step = record.steps
         if self._recorded_step == (record.epoch, step):
             raise RuntimeError("pruning_loss was called twice for one batch: call it once per training_step")
+        try:
+            self._check_step(record, step, loss, indices)
+        except (TypeError, ValueError) as error:
+            if self.comm.world_size == 1:
+                raise
+            self._step_error = error
+            return loss.mean()
+        values = {LOSS: loss.detach()}
+        if self.method.statistics:
+            values.update(self.method.observe(loss.detach(), **self._inputs(inputs)))
+        record.record(step, values)
+        self._recorded_step = (record.epoch, step)
+        weights = self.method.loss_weights(record.indices(step), step)
+        return loss.mean() if weights is None else (weights.to(loss.dtype) * loss).mean()
+
+    def _check_step(self, record: EpochRecord, step: int, loss: Tensor, indices: Tensor | None) -> None:
         n = record.batch_length(step)
         if loss.ndim != 1 or loss.shape[0] != n:
             raise ValueError(
@@ -236,42 +296,40 @@ class PruningSession:
                 "the shape is right, your collate_fn or dataset dropped samples: the plugin tracks which samples each "
                 "batch holds, so batches must keep every sample the sampler drew, in order"
             )
-        idx = record.indices(step)
         if indices is not None and step == 0:
-            self._check_indices(indices, idx)
-        if self.first_step and self.method.nonnegative_loss:
-            self._check_nonnegative(loss.detach())
+            self._check_indices(indices, record.indices(step))
+        if self.first_step and self.method.nonnegative_loss and self.comm.world_size == 1:
+            self._check_nonnegative(loss.detach())  # (several processes: checked at the epoch's end, on every rank)
         self.first_step = False
-        values = {LOSS: loss.detach()}
-        if self.method.statistics:
-            values.update(self.method.observe(loss.detach(), **self._inputs(inputs)))
-        record.record(step, values)
-        self._recorded_step = (record.epoch, step)
-        weights = self.method.loss_weights(idx, step)
-        return loss.mean() if weights is None else (weights.to(loss.dtype) * loss).mean()
 
     def end_batch(self, returned_loss: bool) -> None:
         """Close the current batch: gather its statistics from every rank and move on."""
         record = self._open_record()
         step = record.steps
         recorded = self._recorded_step == (record.epoch, step)
-        if self.comm.world_size > 1:
+        error, self._step_error = self._step_error, None
+        if self.comm.world_size > 1:  # the flag column: 1 recorded, 0 skipped, -1 forgot pruning_loss, -2 failed
             rows = record.take_pending(step, self.facts.device)
-            flag = 1.0 if recorded else (-1.0 if returned_loss else 0.0)
+            flag = -2.0 if error is not None else 1.0 if recorded else (-1.0 if returned_loss else 0.0)
             rows = torch.cat([rows, torch.full((rows.shape[0], 1), flag, device=rows.device)], dim=1)
             gathered = self.comm.gather_rows(rows)
-            forgot = bool((gathered[:, 0, -1] < 0).any()) if gathered.shape[1] else False
+            flags = gathered[:, 0, -1].tolist() if gathered.shape[1] else [flag] * self.comm.world_size
+            if -2.0 in flags:
+                rank = flags.index(-2.0)
+                raise error or RuntimeError(f"pruning_loss failed its checks on rank {rank} (see its error); all stop")
+            forgot = -1.0 in flags
             if not forgot:
                 record.record_gathered(step, gathered[..., :-1])
+            ranks_recorded = tuple(f == 1.0 for f in flags)
         else:
-            forgot = returned_loss and not recorded
+            forgot, ranks_recorded = returned_loss and not recorded, (recorded,)
         if forgot:
             raise RuntimeError(
                 f"training_step returned a loss but did not call `self.pruning_loss(per_sample_loss)`, so "
                 f"{type(self.method).__name__} has nothing to learn from. Return `self.pruning_loss(...)` from "
                 "training_step (returning None to skip a batch is fine)"
             )
-        record.advance(recorded)
+        record.advance(ranks_recorded)
 
     def _open_record(self) -> EpochRecord:
         if self.record is None:
@@ -349,9 +407,8 @@ class PruningSession:
     def _check_ranks_agree(self) -> None:
         if self.comm.world_size <= 1:
             return
-        tensors = [t for t in self.method.state_dict()["states"].values() if t.is_floating_point()]
-        checksum = torch.stack([t.double().sum() for t in tensors] or [torch.zeros((), dtype=torch.float64)])
-        if not self.comm.same_everywhere(checksum.to(self.facts.device)):
+        checksum = self.method.checksum().to(self.facts.device)
+        if not self.comm.same_everywhere(checksum):
             log.warning("pruning state differed across ranks (float drift); re-synchronising it from rank 0")
             self.method.load_state_dict(self.comm.broadcast(self.method.state_dict()))
 
@@ -383,8 +440,12 @@ class PruningSession:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Stash a checkpoint's state; it is applied when the fit starts (restore comes before the data)."""
-        self._stash = dict(state) if state else None
+        """A checkpoint's state: applied when the fit starts (Lightning restores callbacks before the data), or
+        at once if the fit has started already (strategies that restore callbacks late)."""
+        if self.started and state:
+            self._restore(dict(state))
+        else:
+            self._stash = dict(state) if state else None
 
     def _restore(self, state: dict[str, Any]) -> None:
         if int(state.get("version", 1)) != STATE_VERSION:
@@ -393,20 +454,24 @@ class PruningSession:
                 f"version {STATE_VERSION}: resume with the release that wrote it, or start a new fit without ckpt_path"
             )
         n = self.facts.num_samples
+        if float(state["prune_ratio"]) != self.prune_ratio:
+            raise ValueError(
+                f"the checkpoint's pruning state is for prune_ratio={state['prune_ratio']}, this fit has "
+                f"prune_ratio={self.prune_ratio}: resume with the checkpoint's settings, or start a new fit"
+            )
         if state["num_samples"] != n:
             raise ValueError(
                 f"the checkpoint's pruning state is for a training set of {state['num_samples']} samples, but this "
                 f"training set has {n}: resume with the dataset the checkpoint was made with, or start a new run "
                 "without ckpt_path"
             )
-        self.seed = int(state["seed"])
         self.method.load_state_dict(state["method"])
         self.seen = state["seen"].clone()
         self.kept = None if state["kept"] is None else state["kept"].clone()
         self.closed_epoch = int(state["closed_epoch"])
         self.ledger = ComputeLedger(int(state["forwarded"]), int(state["full"]))
         self.nonfinite_total = int(state.get("nonfinite", 0))
-        self.first_step = False
+        self.first_step, self.restored = False, True
         if state["record"] is not None:  # an epoch was running: rebuild its order, then its recorded steps
             saved = state["record"]
             self.record = self._record_for(int(saved["epoch"]), self.kept)

@@ -206,8 +206,9 @@ def test_module_without_the_mixin():
 
 
 def test_two_pruning_callbacks_are_refused():
-    t = trainer(max_epochs=1, callbacks=[DataPruning(RandomPruning(), 0.2), AdaptiveDatasetPruning(0.2)])
-    with pytest.raises(ValueError, match="one pruning callback"):
+    # one state key for every pruning callback: Lightning itself refuses a second one before the fit starts
+    with pytest.raises(RuntimeError, match="state_key` must be unique"):
+        t = trainer(max_epochs=1, callbacks=[DataPruning(RandomPruning(), 0.2), AdaptiveDatasetPruning(0.2)])
         t.fit(TinyModel(), loader(random_dataset(64)))
 
 
@@ -290,8 +291,7 @@ def test_a_checkpoint_of_another_method_is_refused(tmp_path):
     t.fit(TinyModel(), loader(random_dataset(100)))
     t.save_checkpoint(tmp_path / "a.ckpt")
     ckpt = torch.load(tmp_path / "a.ckpt", weights_only=False)
-    (key,) = [k for k in ckpt["callbacks"] if k.startswith("AdaptiveDatasetPruning")]
-    ckpt["callbacks"][key]["method"]["version"] = 99
+    ckpt["callbacks"]["DataPruning"]["method"]["version"] = 99
     torch.save(ckpt, tmp_path / "b.ckpt")
     t2 = trainer(max_epochs=2, callbacks=[AdaptiveDatasetPruning(0.2, export_dir=False)])
     with pytest.raises(ValueError, match="version 99"):
@@ -318,3 +318,112 @@ def test_el2n_needs_the_logits():
     t = trainer(max_epochs=1, callbacks=[DataPruning(EL2NPruning(), 0.2, export_dir=False)])
     with pytest.raises(ValueError, match=r"pruning_loss\(per_sample_loss, logits=..., targets=...\)"):
         t.fit(LossOnly(), loader(random_dataset(64)))
+
+
+def test_never_forwarded_samples_are_kept_at_the_cut_rate_not_by_a_score_they_never_earned(caplog):
+    n = 1000
+    adp, rec, model, t = fit(n, epochs=3, batch_size=50, prune_ratio=0.3, trainer_kwargs={"limit_train_batches": 0.5})
+    forwarded = torch.zeros(n, dtype=torch.bool)
+    for e in model.seen:
+        forwarded[model.seen_in(e)] = True
+    never = (~forwarded).nonzero().flatten()
+    assert 100 < never.numel() < 400  # limit_train_batches=0.5 leaves many samples unseen
+    assert torch.all(adp.method.logits[never] == 1.0)  # no evidence: their logits never moved
+    kept = torch.zeros(n, dtype=torch.bool)
+    kept[adp.kept_indices] = True
+    # v0.1 kept every one of them (an untouched logit of 1.0 outranks all the others); now the cut's own rate
+    candidates_unseen = never[torch.isin(never, rec.kept[2])]
+    expected = functional.evidence_quota(700, rec.kept[2].numel(), candidates_unseen.numel())
+    assert int(kept[never].sum()) == expected < never.numel()
+    assert caplog.text.count("were never forwarded") == 1  # warned once per fit
+
+
+def test_epochs_that_cannot_run_are_refused_before_training():
+    from lightning_adapruner import InfoBatchPruning
+
+    cb = DataPruning(InfoBatchPruning(), 0.8, export_dir=False)  # annealing squeezes the pruned epochs to nothing
+    with pytest.raises(ValueError, match="epoch 1 of the pruning schedule keeps 0"):
+        trainer(max_epochs=4, callbacks=[cb]).fit(TinyModel(), loader(random_dataset(300)))
+    cb = DataPruning(RandomPruning(), 0.8, export_dir=False)
+    with pytest.raises(ValueError, match="makes no batch of 64"):
+        trainer(max_epochs=4, callbacks=[cb]).fit(TinyModel(), loader(random_dataset(300), 64, drop_last=True))
+    cb = DataPruning(RandomPruning(), 0.5, export_dir=False)
+    val = loader(random_dataset(32), 16, shuffle=False)
+    with pytest.raises(ValueError, match="val_check_interval=15"):
+        trainer(max_epochs=4, callbacks=[cb], val_check_interval=15).fit(
+            TinyModel(), loader(random_dataset(600), 32), val
+        )
+
+
+def test_overfit_batches_is_refused():
+    t = trainer(max_epochs=2, callbacks=[AdaptiveDatasetPruning(0.3, export_dir=False)], overfit_batches=2)
+    with pytest.raises(ValueError, match="overfit_batches"):
+        t.fit(TinyModel(), loader(random_dataset(64)))
+
+
+@pytest.mark.parametrize("method", ["rs2", "random_dynamic", "seta", "infobatch"])
+def test_class_floor_holds_for_every_method(method):
+    from lightning_adapruner import InfoBatchPruning, RS2Pruning, SeTaPruning
+
+    ds = random_dataset(300, classes=3)
+    rare = (ds.targets == 2).nonzero().flatten()
+    ds.targets[rare[6:]] = 0  # class 2 keeps six samples
+    make = {
+        "rs2": RS2Pruning,
+        "random_dynamic": lambda: RandomPruning(dynamic=True),
+        "seta": SeTaPruning,
+        "infobatch": InfoBatchPruning,
+    }[method]
+    L.seed_everything(0)
+    cb = DataPruning(make(), 0.6, class_floor=6, export_dir=False)
+    rec = EpochRecorder()
+    trainer(max_epochs=6, callbacks=[cb, rec]).fit(TinyModel(), loader(ds, 20))
+    for epoch, kept in rec.kept.items():
+        assert int((ds.targets[kept] == 2).sum()) == 6, epoch
+    assert int((ds.targets[cb.kept_indices] == 2).sum()) == 6
+
+
+def test_negative_labels_are_left_out_and_class_floor_refuses_them():
+    ds = random_dataset(100)
+    labels = ds.targets.clone()
+    labels[:10] = -1  # "unlabelled"
+    with pytest.warns(UserWarning, match="negative values"):
+        adp, *_ = fit(ds=ds, epochs=2, prune_ratio=0.2, targets=labels)
+    assert adp._session.facts.labels is None
+    with pytest.raises(ValueError, match="negative values"):
+        fit(ds=ds, epochs=2, prune_ratio=0.2, class_floor=1, targets=labels)
+
+
+def test_labels_that_disagree_with_the_items_are_not_trusted():
+    class Reversed(torch.utils.data.Dataset):  # a wrapper that reorders the set it keeps in `.dataset`
+        def __init__(self, dataset):
+            self.dataset = dataset
+
+        def __len__(self):
+            return len(self.dataset)
+
+        def __getitem__(self, i):
+            return self.dataset[len(self.dataset) - 1 - i]
+
+    with pytest.warns(UserWarning, match="disagree with what its items return"):
+        adp, *_ = fit(ds=Reversed(random_dataset(100)), epochs=1, prune_ratio=0.2)
+    assert adp._session.facts.labels is None
+
+
+def test_an_exception_leaves_the_trainer_as_it_was():
+    class Boom(TinyModel):
+        def training_step(self, batch, batch_idx):
+            raise KeyError("boom")
+
+    t = trainer(max_epochs=2, callbacks=[AdaptiveDatasetPruning(0.3, export_dir=False)])
+    source = t.fit_loop._data_source
+    with pytest.raises(KeyError):
+        t.fit(Boom(), loader(random_dataset(64)))
+    assert t.reload_dataloaders_every_n_epochs == 0 and type(t.fit_loop._data_source) is type(source)
+
+
+def test_the_method_class_instead_of_an_instance():
+    from lightning_adapruner import AdaPruner
+
+    with pytest.raises(TypeError, match=r"pass AdaPruner\(\), not the class"):
+        DataPruning(AdaPruner, 0.3)

@@ -72,3 +72,21 @@ def test_the_step_plan_holds_under_two_processes_with_drop_last_and_accumulation
     t.fit(TinyModel(scheduler="pruned"), loader(random_dataset(333), 10, drop_last=True))
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=False)
     assert r0["mismatches"] == 0  # (a OneCycle sized wrongly would have raised "Tried to step")
+
+
+class ShortOnRankOne(TinyModel):
+    """Rank 1 hands over one loss too few on its third step: a check only that rank can see."""
+
+    def training_step(self, batch, batch_idx):
+        loss = self.per_sample_loss(batch)
+        if self.global_rank == 1 and batch_idx == 2:
+            loss = loss[:-1]
+        return self.pruning_loss(loss)
+
+
+@pytest.mark.slow
+def test_a_check_failing_on_one_rank_stops_every_rank_instead_of_hanging(tmp_path):
+    cb = DataPruning(AdaPruner(), 0.3, export_dir=False)
+    t = trainer(max_epochs=2, devices=2, strategy="ddp_fork", callbacks=[cb])
+    with pytest.raises(Exception, match="one loss per sample|failed its checks on rank 1"):
+        t.fit(ShortOnRankOne(), loader(random_dataset(200), 16))

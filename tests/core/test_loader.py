@@ -170,3 +170,33 @@ def test_planned_steps_equal_the_steps_run_over_random_settings():
         assert sum(cb._session.planned_batches) == batches_run, (n, bs, drop_last, acc, ratio, epochs, shape)
         assert t.lr_scheduler_configs[0].scheduler.total_steps == t.global_step
         assert model.mismatches == 0
+
+
+def test_a_resumable_loader_of_its_own_is_refused():
+    class Stateful(DataLoader):
+        def state_dict(self):
+            return {}
+
+        def load_state_dict(self, state):
+            pass
+
+    t = trainer(max_epochs=1, callbacks=[AdaptiveDatasetPruning(0.3, export_dir=False)])
+    with pytest.raises(UnsupportedLoaderError, match="resumable state of its own"):
+        t.fit(TinyModel(), Stateful(random_dataset(64), batch_size=8))
+
+
+def test_a_loader_that_changes_during_the_fit_is_refused():
+    import lightning as L
+
+    class Growing(L.LightningDataModule):
+        def train_dataloader(self):
+            batch = 16 if self.trainer.current_epoch < 2 else 32  # a batch-size schedule
+            return DataLoader(random_dataset(200), batch_size=batch, shuffle=True)
+
+    t = trainer(
+        max_epochs=4,
+        callbacks=[DataPruning(RandomPruning(), 0.3, export_dir=False)],
+        reload_dataloaders_every_n_epochs=1,
+    )
+    with pytest.raises(ValueError, match="training loader changed during the fit"):
+        t.fit(TinyModel(), datamodule=Growing())

@@ -115,3 +115,13 @@ def test_the_example_method_keeps_its_hardest_samples():
     )
     assert m.plan(torch.arange(6), 2, 1).tolist() == [4, 5]  # never-seen samples (inf) first
     assert m.plan(torch.arange(4), 2, 1).tolist() == [1, 3]
+
+
+def test_the_rank_checksum_is_equal_for_equal_states_with_nan():
+    a, b = Declared(), Declared()
+    a.reset(info())
+    b.reset(info())
+    a.score[1] = b.score[1] = float("nan")
+    assert torch.equal(a.checksum(), b.checksum())
+    b.score[2] = 2.0
+    assert not torch.equal(a.checksum(), b.checksum())

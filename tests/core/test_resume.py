@@ -53,7 +53,13 @@ def run(tmp_path, with_val, method, callbacks=(), ckpt_path=None, epochs=6):
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_resume_after_an_epoch_matches_the_uninterrupted_run(tmp_path, with_val, method):
     full, full_rec = run(tmp_path / "full", with_val, method)
-    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="{epoch}", save_top_k=-1, every_n_epochs=1)
+    ckpt = ModelCheckpoint(  # with validation: saved at validation end, before the epoch closes
+        dirpath=tmp_path / "ckpt",
+        filename="{epoch}",
+        save_top_k=-1,
+        every_n_epochs=1,
+        save_on_train_epoch_end=not with_val,
+    )
     run(tmp_path / "part", with_val, method, callbacks=[StopAfter(2), ckpt])
     resumed, resumed_rec = run(tmp_path / "resumed", with_val, method, ckpt_path=tmp_path / "ckpt" / "epoch=2.ckpt")
     assert sorted(resumed_rec.kept) == [3, 4, 5]
@@ -114,3 +120,60 @@ def test_a_sigkill_mid_epoch_resumes_to_the_same_samples_and_the_same_bits(tmp_p
         after = [i for idx in _seen(tmp_path / "run", "resumed", rank, 2).values() for i in idx]
         assert Counter(before) + Counter(after) == reference
         assert sum(reference.values()) == len(before) + len(after)
+
+
+def _checkpoints(tmp_path, every_n_train_steps=None, cb=None, epochs=3, batch=16, seed=None):
+    L.seed_everything(0 if seed is None else seed)
+    ckpt = ModelCheckpoint(
+        dirpath=tmp_path, filename="{epoch}-{step}", save_top_k=-1, every_n_train_steps=every_n_train_steps
+    )
+    cb = cb or DataPruning(AdaPruner(), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
+    t = trainer(max_epochs=epochs, callbacks=[cb, ckpt], enable_checkpointing=True, default_root_dir=tmp_path)
+    t.fit(TinyModel(), loader(random_dataset(300), batch))
+    return cb
+
+
+def _resume(ckpt, cb, epochs=4, batch=16):
+    t = trainer(max_epochs=epochs, callbacks=[cb], enable_checkpointing=False)
+    t.fit(TinyModel(), loader(random_dataset(300), batch), ckpt_path=ckpt)
+    return t
+
+
+def test_a_resume_with_other_settings_is_refused_not_silently_restarted(tmp_path):
+    _checkpoints(tmp_path)
+    ckpt = tmp_path / "epoch=1-step=31.ckpt"
+    with pytest.raises(ValueError, match="prune_ratio=0.4, this fit has prune_ratio=0.3"):
+        _resume(ckpt, DataPruning(AdaPruner(), 0.3, warmup_epochs=1, prune_epochs=1, export_dir=False))
+    with pytest.raises(ValueError, match="pruning method 'adapruner', not 'rs2'"):
+        _resume(ckpt, DataPruning(RS2Pruning(), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False))
+    # the same method and ratio through the AdaPruner preset: the state is found under the one state key
+    from lightning_adapruner import AdaptiveDatasetPruning
+
+    preset = AdaptiveDatasetPruning(0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
+    _resume(ckpt, preset)
+    assert preset._session.restored
+
+
+def test_a_checkpoint_without_pruning_state_warns(tmp_path):
+    t = trainer(max_epochs=1, enable_checkpointing=False)
+    t.fit(TinyModel(), loader(random_dataset(300), 16))
+    t.save_checkpoint(tmp_path / "plain.ckpt")
+    with pytest.warns(UserWarning, match="holds no pruning state"):
+        _resume(tmp_path / "plain.ckpt", DataPruning(AdaPruner(), 0.4, export_dir=False), epochs=2)
+
+
+def test_a_mid_epoch_resume_with_another_batch_size_is_refused(tmp_path):
+    _checkpoints(tmp_path, every_n_train_steps=5)
+    ckpt = tmp_path / "epoch=1-step=25.ckpt"  # 19 batches in epoch 0: step 25 is inside epoch 1
+    with pytest.raises(ValueError, match="lays out differently.*batch_size 16 -> 32"):
+        _resume(ckpt, DataPruning(AdaPruner(), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False), batch=32)
+
+
+def test_the_checkpoint_seed_wins_over_a_new_global_seed(tmp_path):
+    _checkpoints(tmp_path, seed=0)
+    cb = DataPruning(RS2Pruning(), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
+    _checkpoints(tmp_path / "rs2", cb=cb, seed=0)
+    L.seed_everything(1)
+    resumed = DataPruning(RS2Pruning(), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
+    _resume(tmp_path / "rs2" / "epoch=1-step=31.ckpt", resumed)
+    assert resumed._seed == 0 and resumed.method.fit.seed == 0

@@ -59,3 +59,27 @@ def test_the_op_log_does_see_a_host_read():
         float(torch.tensor([1.0, 2.0]).sum())
         torch.tensor([0, 1]).nonzero()
     assert {"_local_scalar_dense", "nonzero"} <= set(log.ops)
+
+
+def test_a_checkpoint_restored_after_the_fit_started_is_applied_at_once():
+    """Strategies that restore callbacks after setting up (FSDP, DeepSpeed) hand the state over late."""
+    from lightning_adapruner.core.distributed import SingleProcess
+    from lightning_adapruner.core.session import LoaderFacts, PruningSession
+
+    def session():
+        s = PruningSession(AdaPruner(), 0.4, 1, 1, "linear", 0, False)
+        s.start(LoaderFacts(100, 10, False, True, 1.0, 3, torch.device("cpu")), SingleProcess(), seed=0)
+        return s
+
+    first = session()
+    record = first.plan(0)
+    for _ in range(record.num_batches):
+        first.network_loss(torch.rand(10), None, {})
+        first.end_batch(True)
+    first.plan(1)
+    state = first.state_dict()
+    late = session()
+    late.plan(0)  # planned before the checkpoint arrived
+    late.load_state_dict(state)
+    assert late.restored and late.closed_epoch == 0 and late.plan(1).epoch == 1
+    assert torch.equal(late.method.logits, first.method.logits) and torch.equal(late.kept, first.kept)

@@ -28,6 +28,7 @@ from lightning_adapruner.core.functional.scores import (
     seta_window,
 )
 from lightning_adapruner.core.functional.selection import (
+    enforce_class_floor,
     epoch_order,
     evidence_quota,
     generator,
@@ -42,6 +43,7 @@ __all__ = [
     "Trajectory",
     "annealed_keep_share_at",
     "el2n_scores",
+    "enforce_class_floor",
     "epoch_order",
     "evidence_quota",
     "forgetting_scores",

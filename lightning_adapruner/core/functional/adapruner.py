@@ -112,8 +112,7 @@ def trajectory(
         k_all = (k + delta * steps).float()
     k_all = k_all.to(logits.device)
     lam_all = torch.cat([torch.tensor([lam], device=logits.device), 1.0 + gain * (rho - keep_fraction).abs()])
-    scores = torch.sigmoid(k_all[:-1, None] * torch.nan_to_num(rows))
-    mean_score = torch.where(valid, scores, torch.zeros_like(scores)).sum(1) / size.clamp_min(1)
+    mean_score = torch.nansum(torch.sigmoid_(k_all[:-1, None] * rows), dim=1) / size.clamp_min(1)  # NaN: padding
     return Trajectory(k_all, lam_all.float(), rho, mean_score, size)
 
 

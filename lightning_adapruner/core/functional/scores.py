@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -197,29 +198,27 @@ def seta_plan(
     return torch.sort(pool[random_subset(budget, pool.numel(), gen)]).values, widened
 
 
-def rs2_draw(num_samples: int, budget: int, cursor: int, permutation_of_round) -> tuple[Tensor, int]:
-    """RS2 without replacement (Okanovic et al.): the next ``budget`` samples of a stream of random
-    permutations of the dataset, so every sample is seen once before any is seen twice.
+def rs2_draw(perm: Tensor, pos: int, budget: int, next_round: Callable[[], Tensor]) -> tuple[Tensor, Tensor, int]:
+    """RS2 without replacement (Okanovic et al.): the next ``budget`` samples of the round's permutation.
 
-    ``cursor`` counts the stream entries used so far; ``permutation_of_round(j)`` returns round ``j``'s
-    permutation. At a round boundary the tail of one round is completed from the head of the next, skipping
-    samples the tail already holds. Returns the kept samples (sorted) and the new cursor.
+    ``perm`` is the current round's permutation of the dataset and ``pos`` how much of it is used. When the round
+    runs out, ``next_round()`` draws the next permutation; the samples the old round's tail already took move to
+    its end, so every round still forwards each sample once before any sample a second time.
+
+    Returns:
+        ``(kept samples sorted, the round's permutation, its new position)``.
 
     Example::
 
-        >>> rounds = {0: torch.tensor([3, 0, 2, 1]), 1: torch.tensor([2, 3, 1, 0])}
-        >>> kept, cursor = rs2_draw(4, 3, 2, rounds.__getitem__)
-        >>> kept.tolist(), cursor
-        ([1, 2, 3], 6)
+        >>> kept, perm, pos = rs2_draw(torch.tensor([3, 0, 2, 1]), 2, 3, lambda: torch.tensor([2, 3, 1, 0]))
+        >>> kept.tolist(), perm.tolist(), pos
+        ([1, 2, 3], [3, 0, 2, 1], 1)
     """
-    round_, pos = divmod(cursor, num_samples)
-    taken = permutation_of_round(round_)[pos : pos + budget]
-    scanned = taken.numel()
-    if taken.numel() < budget:
-        nxt = permutation_of_round(round_ + 1)
-        fresh = ~torch.isin(nxt, taken)
-        need = budget - taken.numel()
-        picks = fresh.nonzero().flatten()[:need]
-        taken = torch.cat([taken, nxt[picks]])
-        scanned += int(picks[-1]) + 1 if picks.numel() else 0
-    return torch.sort(taken).values, cursor + scanned
+    taken = perm[pos : pos + budget]
+    if taken.numel() == budget:
+        return torch.sort(taken).values, perm, pos + budget
+    fresh = next_round()
+    in_tail = torch.isin(fresh, taken)
+    fresh = torch.cat([fresh[~in_tail], fresh[in_tail]])
+    rest = budget - taken.numel()
+    return torch.sort(torch.cat([taken, fresh[:rest]])).values, fresh, rest

@@ -9,7 +9,8 @@ from torch import Tensor
 STREAM_ORDER = 0  # the epoch's shuffle
 STREAM_TIES = 1  # tie-breaks of top-K selections
 STREAM_UNSEEN = 2  # which never-forwarded samples a cut keeps
-STREAM_METHOD = 3  # first stream free for a method's own draws (RandomPruning, RS2, InfoBatch, SeTa use 3+)
+STREAM_FLOOR = 3  # which samples the class floor adds and drops for a random method
+STREAM_METHOD = 4  # first stream free for a method's own draws (RandomPruning, RS2, InfoBatch, SeTa use 4+)
 
 
 def generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
@@ -141,3 +142,47 @@ def epoch_order(
     if total > k:
         kept = torch.cat([kept, kept[: total - k]])
     return kept[:total]
+
+
+def enforce_class_floor(
+    kept: Tensor, candidates: Tensor, labels: Tensor, class_floor: int, gen: torch.Generator
+) -> Tensor:
+    """``kept`` changed as little as possible so every class holds ``min(class_floor, its candidates)`` samples.
+
+    A class short of its floor gets its missing samples drawn at random from its candidates; as many samples
+    are then dropped at random from classes above their floor, so the count stays the same. Methods that rank
+    by a score apply the floor by score themselves (:func:`select_top`); this serves the random ones.
+
+    Example::
+
+        >>> labels = torch.tensor([0, 0, 0, 0, 1, 1])
+        >>> kept = enforce_class_floor(torch.tensor([0, 1, 2]), torch.arange(6), labels, 1, generator(0, 0))
+        >>> len(kept), int((labels[kept] == 1).sum())
+        (3, 1)
+    """
+    labels = labels.long()
+    classes = int(labels.max()) + 1 if labels.numel() else 0
+    need = torch.bincount(labels[candidates], minlength=classes).clamp(max=class_floor)
+    have = torch.bincount(labels[kept], minlength=classes)
+    short = (need - have).clamp(min=0)
+    if int(short.sum()) == 0:
+        return kept
+    inside = torch.zeros(labels.numel(), dtype=torch.bool)
+    inside[kept] = True
+    added = []
+    for c in short.nonzero().flatten().tolist():
+        pool = candidates[(labels[candidates] == c) & ~inside[candidates]]
+        added.append(pool[random_subset(int(short[c]), pool.numel(), gen)])
+    surplus = (have - need).clamp(min=0)
+    order = kept[torch.randperm(kept.numel(), generator=gen)]  # a random order; take while a class has surplus
+    ranked = labels[order]
+    rank_in_class = torch.empty_like(ranked)
+    by_class = torch.argsort(ranked, stable=True)
+    counts = torch.bincount(ranked, minlength=classes)
+    rank_in_class[by_class] = torch.arange(ranked.numel()) - (torch.cumsum(counts, 0) - counts).repeat_interleave(
+        counts
+    )
+    removable = order[rank_in_class < surplus[ranked]]
+    drop = torch.zeros(labels.numel(), dtype=torch.bool)
+    drop[removable[: int(short.sum())]] = True
+    return torch.cat([kept[~drop[kept]], *[a.to(kept.dtype) for a in added]])

@@ -111,7 +111,7 @@ class AdaPruner(PruningMethod):
     def begin_epoch(self, layout: EpochLayout) -> None:
         info = self.fit
         self._path = F.trajectory(
-            self.logits[layout.order.long()],
+            self.logits[layout.order[: layout.num_batches * layout.batch_size]],  # the positions that run
             layout.batch_size,
             layout.num_batches,
             float(self.k),

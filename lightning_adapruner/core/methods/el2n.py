@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from lightning_adapruner.core import functional as F
-from lightning_adapruner.core.method import Observations, PruningMethod
+from lightning_adapruner.core.method import EpochLayout, Observations, PruningMethod
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +33,18 @@ class EL2NPruning(PruningMethod):
         super().__init__()
         self.add_state("score_sum", 0.0)
         self.add_state("score_count", 0, dtype=torch.int32)
+        self._scoring = True
 
     def setup(self) -> None:
         if self.fit.schedule.warmup_epochs < 1:
             raise ValueError("EL2NPruning averages its score over the warm-up epochs: set warmup_epochs >= 1")
 
+    def begin_epoch(self, layout: EpochLayout) -> None:
+        self._scoring = layout.epoch < self.fit.schedule.warmup_epochs
+
     def observe(self, loss: Tensor, logits: Tensor, targets: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
-        return {"el2n": F.el2n_scores(logits, targets)}
+        # after the warm-up the score is fixed: skip the softmax (update ignores these epochs)
+        return {"el2n": F.el2n_scores(logits, targets) if self._scoring else loss}
 
     def update(self, observations: Observations) -> None:
         if observations.epoch >= self.fit.schedule.warmup_epochs:

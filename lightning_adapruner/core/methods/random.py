@@ -50,8 +50,8 @@ class RandomPruning(PruningMethod):
 
 class RS2Pruning(PruningMethod):
     """RS2 without replacement (Okanovic et al., "Repeated Random Sampling for Minimizing the Time-to-Accuracy
-    of Learning"): each epoch takes the next samples of a stream of random permutations of the dataset, so
-    every sample is forwarded once before any is forwarded twice.
+    of Learning"): each epoch takes the next samples of a random permutation of the dataset, and a new
+    permutation starts when one is used up, so every sample is forwarded once before any is forwarded twice.
 
     Example::
 
@@ -65,28 +65,31 @@ class RS2Pruning(PruningMethod):
 
     def __init__(self) -> None:
         super().__init__()
-        self.cursor = 0
+        self.add_state(
+            "perm", lambda n, gen: torch.randperm(n, generator=gen, dtype=torch.int32 if n < 2**31 else torch.long)
+        )
+        self.position, self.round = 0, 0
 
     def setup(self) -> None:
-        self.cursor = 0
+        self.position, self.round = 0, 0
 
-    def _round(self, j: int) -> Tensor:
-        return torch.randperm(
-            self.fit.num_samples, generator=F.generator(self.fit.seed, j, F.selection.STREAM_METHOD + 1)
-        )
+    def _next_round(self) -> Tensor:
+        self.round += 1
+        gen = F.generator(self.fit.seed, self.round, F.selection.STREAM_METHOD + 1)
+        return torch.randperm(self.fit.num_samples, generator=gen, dtype=self.perm.dtype)
 
     def plan(self, candidates: Tensor, budget: int, epoch: int) -> Tensor:
-        if candidates.numel() != self.fit.num_samples:  # only a final cut after never-forwarded samples got in
-            return candidates[F.random_subset(budget, candidates.numel(), F.generator(self.fit.seed, epoch, 7))]
-        kept, self.cursor = F.rs2_draw(self.fit.num_samples, budget, self.cursor, self._round)
+        kept, perm, self.position = F.rs2_draw(self.perm, self.position, budget, self._next_round)
+        self.perm = perm
         return kept
 
     def final_subset(self, candidates: Tensor, k: int, epoch: int) -> Tensor:
+        """RS2 has no static subset: ``k`` samples drawn uniformly."""
         gen = F.generator(self.fit.seed, epoch, F.selection.STREAM_METHOD + 2)
         return candidates[F.random_subset(k, candidates.numel(), gen)]
 
     def extra_state(self) -> dict[str, Any]:
-        return {"cursor": self.cursor}
+        return {"position": self.position, "round": self.round}
 
     def load_extra_state(self, extra: dict[str, Any]) -> None:
-        self.cursor = int(extra.get("cursor", 0))
+        self.position, self.round = int(extra.get("position", 0)), int(extra.get("round", 0))
