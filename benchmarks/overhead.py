@@ -16,8 +16,14 @@ numbers per measured epoch, each reported as the median over repeats:
   mask update, top-K selection, epoch-end metrics).
 
 Rows: the small CNN (the target row: ``adapruner / plain <= 1.03`` on the median step; ``--steps``
-batches per epoch) and a linear model (full epochs) whose step is about a millisecond, where the
+batches per epoch) and a linear model (full epochs) whose step is a few milliseconds, where the
 absolute per-step overhead in microseconds shows.
+
+A fourth number, ``plugin self time``, is timed in the same fits: per step, the wall time of the loss
+reduction in ``training_step`` (``self.pruning_loss(per_sample)``, mixin included, against
+``per_sample.mean()``) plus, in the pruning arm, the callback's ``on_train_batch_end``. Its difference
+between the arms is the plugin's fixed cost per step (target ``<= 150 us``), far steadier on a shared
+machine than a difference of two noisy step times.
 
 On a busy 2-core machine with ``--threads 2`` every OpenMP parallel region can wait a scheduler tick
 for a descheduled worker, so step times swing by up to 10x; the script warns when the plain arm's
@@ -49,6 +55,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_adapruner import AdaptiveDatasetPruning, PruningPerformanceController
 
 TARGET = 1.03
+SELF_TARGET_US = 150.0
 ARMS = ("plain", "adapruner")
 
 
@@ -87,17 +94,20 @@ MODELS = {"cnn": _small_cnn, "linear": _linear}
 class BenchModule(PruningPerformanceController, pl.LightningModule):
     """One class for both arms; ``use_pruning`` picks the loss reduction."""
 
-    def __init__(self, net: nn.Module, use_pruning: bool) -> None:
+    def __init__(self, net: nn.Module, use_pruning: bool, spent: list) -> None:
         super().__init__()
         self.net = net
         self.use_pruning = use_pruning
+        self.spent = spent  # [seconds in the loss reduction and the plugin's hook, steps]
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         x, y = batch
         per_sample = F.cross_entropy(self.net(x), y, reduction="none")
-        if self.use_pruning:
-            return self.pruning_loss(per_sample)
-        return per_sample.mean()
+        t = time.perf_counter()
+        loss = self.pruning_loss(per_sample) if self.use_pruning else per_sample.mean()
+        self.spent[0] += time.perf_counter() - t
+        self.spent[1] += 1
+        return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=0.01, momentum=0.9)
@@ -122,11 +132,14 @@ def run_arm(arm: str, model: str, data: TensorDataset, args: argparse.Namespace,
     """One fit; the median step, epoch wall / step and epoch CPU / step (seconds) over the epochs after the first."""
     pl.seed_everything(seed, verbose=False)
     net, _ = MODELS[model]()
-    module = BenchModule(net, use_pruning=arm == "adapruner")
+    spent = [0.0, 0]
+    module = BenchModule(net, use_pruning=arm == "adapruner", spent=spent)
     timer = StepTimer()
     callbacks: list[pl.Callback] = []
     if arm == "adapruner":
-        callbacks.append(AdaptiveDatasetPruning(prune_ratio=0.0, export_dir=False, verbose=False))
+        pruning = AdaptiveDatasetPruning(prune_ratio=0.0, export_dir=False, verbose=False, targets=data.tensors[1])
+        _time_calls(pruning, "on_train_batch_end", spent)
+        callbacks.append(pruning)
     callbacks.append(timer)
     trainer = pl.Trainer(
         accelerator="cpu",
@@ -149,13 +162,34 @@ def run_arm(arm: str, model: str, data: TensorDataset, args: argparse.Namespace,
         (w0, c0), (w1, c1) = timer.epoch_ends[epoch - 1], timer.epoch_ends[epoch]
         walls.append((w1 - w0) / len(ends))
         cpus.append((c1 - c0) / len(ends))
-    return {"step": statistics.median(steps), "wall": statistics.median(walls), "cpu": statistics.median(cpus)}
+    self_time = spent[0] / spent[1] if spent[1] else 0.0
+    return {
+        "step": statistics.median(steps),
+        "wall": statistics.median(walls),
+        "cpu": statistics.median(cpus),
+        "self": self_time,
+    }
+
+
+def _time_calls(obj: Any, name: str, spent: list) -> None:
+    """Accumulate the wall time of ``obj.name(...)`` calls into ``spent[0]``."""
+    inner = getattr(obj, name)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - t
+
+    setattr(obj, name, timed)
 
 
 METRICS = {
     "step": "median step",
     "wall": "epoch wall / step",
     "cpu": "epoch CPU / step",
+    "self": "plugin self time",
 }
 NOISY_SPREAD = 1.2  # max/min of the plain arm's per-repeat medians above which the machine was busy
 BUSY_USAGE = 0.75  # CPU seconds per wall second per thread below which other processes held the cores
@@ -176,12 +210,12 @@ def bench_model(model: str, data: TensorDataset, args: argparse.Namespace) -> di
         row["metrics"][metric] = {
             "plain_s": p_med,
             "adapruner_s": a_med,
-            "ratio": a_med / p_med,
+            "ratio": a_med / p_med if p_med else float("nan"),
             "overhead_us": (a_med - p_med) * 1e6,
-            "paired_ratios": [a / p for a, p in zip(adapr, plain)],
+            "paired_ratios": [a / p if p else float("nan") for a, p in zip(adapr, plain)],
             "plain_s_all": plain,
             "adapruner_s_all": adapr,
-            "plain_spread": max(plain) / min(plain),
+            "plain_spread": max(plain) / min(plain) if min(plain) else 1.0,
         }
     # a pair is quiet when both of its fits kept their threads busy (CPU time / wall time per thread); on a shared
     # machine the paired ratios of the quiet pairs are the least disturbed estimate
@@ -283,6 +317,13 @@ def main() -> None:
         print(
             f"target: CNN median step ratio adapruner/plain <= {TARGET}: {cnn['ratio']:.3f} -> {verdict} "
             f"(median of paired ratios {paired:.3f}){busy}"
+        )
+    for r in rows:
+        own = r["metrics"]["self"]["overhead_us"]
+        verdict = "PASS" if own <= SELF_TARGET_US else "FAIL"
+        print(
+            f"plugin fixed cost per step, {r['model']}: {own:.0f} us (pruning_loss + hook against the plain mean; "
+            f"target <= {SELF_TARGET_US:.0f} us) -> {verdict}"
         )
     for r in rows:
         n_quiet = sum(r["quiet_pairs"])

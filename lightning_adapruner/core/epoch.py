@@ -38,7 +38,7 @@ class EpochRecord:
         ...                   num_batches=2, statistics=(), device=torch.device("cpu"))
         >>> rec.indices(0).tolist(), rec.batch_length(1)
         ([5, 3, 1], 1)
-        >>> rec.record(0, {"loss": torch.tensor([0.5, float("nan"), 2.0])}); rec.advance((True,))
+        >>> rec.record(0, 3, torch.tensor([0.5, float("nan"), 2.0])); rec.advance((True,))
         >>> obs, nonfinite = rec.observations(); obs.indices.tolist(), nonfinite
         ([5, 1], 1)
     """
@@ -67,11 +67,27 @@ class EpochRecord:
         self.steps = 0  # batches run so far (recorded or skipped)
         self.recorded: list[tuple[bool, ...]] = []  # per step: which ranks recorded statistics
         self._pending: Tensor | None = None
+        self._local_weights: Tensor | None = None
 
     # ------------------------------------------------------------------ layout
     @property
     def layout(self) -> EpochLayout:
-        return EpochLayout(self.epoch, self.order, self.num_unique, self.batch_size * self.world_size, self.num_batches)
+        return EpochLayout(
+            self.epoch,
+            self.order,
+            self.num_unique,
+            self.batch_size * self.world_size,
+            self.num_batches,
+            self.world_size,
+        )
+
+    def set_loss_weights(self, weights: Tensor | None) -> None:
+        """The method's per-position weights of the epoch; each step reads its slice of this rank's share."""
+        self._local_weights = None if weights is None else weights[self.rank :: self.world_size]
+
+    def loss_weights(self, start: int, stop: int) -> Tensor | None:
+        """This rank's weights at its positions ``[start, stop)`` (a view), or ``None`` for the plain mean."""
+        return None if self._local_weights is None else self._local_weights[start:stop]
 
     def local_span(self, step: int) -> tuple[int, int]:
         """Positions ``[start, stop)`` of this rank's shard that batch ``step`` holds."""
@@ -92,14 +108,15 @@ class EpochRecord:
         return self.steps >= self.num_batches
 
     # ------------------------------------------------------------------ recording
-    def record(self, step: int, values: dict[str, Tensor]) -> None:
-        """Write this rank's statistics of batch ``step`` (single process: straight into the buffers)."""
-        start, stop = self.local_span(step)
+    def record(self, start: int, stop: int, loss: Tensor, stats: dict[str, Tensor] | None = None) -> None:
+        """Write this rank's statistics of its positions ``[start, stop)`` (single process: into the buffers)."""
         if self.world_size == 1:
-            for name in self.names:
-                self.buffers[name][start:stop].copy_(values[name].detach())
+            self.buffers[LOSS][start:stop].copy_(loss)
+            for name in self.names[1:]:
+                self.buffers[name][start:stop].copy_(stats[name])  # type: ignore[index]
         else:  # held until every rank's rows are gathered
-            self._pending = torch.stack([values[n].detach().float() for n in self.names], dim=1)
+            columns = [loss.float(), *(stats[n].float() for n in self.names[1:])]  # type: ignore[index]
+            self._pending = torch.stack(columns, dim=1)
 
     def take_pending(self, step: int, device: torch.device) -> Tensor:
         """This rank's rows of ``step`` for the gather; NaN rows when nothing was recorded (a skipped step)."""

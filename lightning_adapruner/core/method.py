@@ -8,7 +8,8 @@ state are written once here. The harness (:class:`~lightning_adapruner.DataPruni
     per epoch:  keep_share(epoch, schedule)  -> the epoch's budget     (default: the harness schedule)
                 plan(candidates, budget, epoch) -> the epoch's samples (abstract)
                 begin_epoch(layout)          the epoch's order and batches, before its first step
-                per step: loss_weights(indices, batch), observe(loss, **inputs)   (hot path: no host sync)
+                loss_weights(layout)         per-position weights of the network loss for the epoch (or None)
+                per step: observe(loss, **inputs)  (hot path: no host sync)
                 update(observations)         the epoch's gathered statistics (all ranks, in order)
                 end_epoch(epoch, steps)
     at the end: final_subset(candidates, k, epoch), scores(), metrics()
@@ -68,6 +69,8 @@ class EpochLayout:
         num_unique: positions ``>= num_unique`` repeat earlier samples (shards topped up to equal length).
         batch_size: samples per global batch (all ranks together).
         num_batches: global batches the epoch runs.
+        world_size: the processes; within global batch ``t`` rank ``r``'s ``j``-th sample sits at position
+            ``t * batch_size + j * world_size + r``.
     """
 
     epoch: int
@@ -75,6 +78,12 @@ class EpochLayout:
     num_unique: int
     batch_size: int
     num_batches: int
+    world_size: int = 1
+
+    @property
+    def runs(self) -> int:
+        """Positions that run this epoch (``limit_train_batches`` and ``drop_last`` may stop it early)."""
+        return min(self.order.numel(), self.num_batches * self.batch_size)
 
 
 @dataclass(frozen=True)
@@ -309,9 +318,10 @@ class PruningMethod:
     def begin_epoch(self, layout: EpochLayout) -> None:
         """The epoch's order and batches are fixed; called before its first step."""
 
-    def loss_weights(self, indices: Tensor, batch: int) -> Tensor | None:
-        """Per-sample weights of the network loss ``mean(w * loss)`` for the samples of global ``batch``;
-        ``None`` for the plain mean. Runs every step: no host-device synchronisation here."""
+    def loss_weights(self, layout: EpochLayout) -> Tensor | None:
+        """Weights of the network loss ``mean(w * loss)`` at every position that runs this epoch
+        (``[layout.runs]``, on the state's device), or ``None`` for the plain mean. Called once per epoch, after
+        :meth:`begin_epoch`; each step then multiplies its batch's slice (no work, no sync, in the hot path)."""
         return None
 
     def observe(self, loss: Tensor, **inputs: Tensor) -> dict[str, Tensor]:

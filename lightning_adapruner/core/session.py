@@ -17,7 +17,7 @@ from torch import Tensor
 
 from lightning_adapruner.core import functional as F
 from lightning_adapruner.core.distributed import Collectives
-from lightning_adapruner.core.epoch import LOSS, EpochRecord
+from lightning_adapruner.core.epoch import EpochRecord
 from lightning_adapruner.core.method import FitInfo, PruningMethod
 from lightning_adapruner.core.metrics import ComputeLedger
 from lightning_adapruner.core.schedule import KeepSchedule
@@ -258,7 +258,15 @@ class PruningSession:
             self.method.statistics,
             self.facts.device,
         )
-        self.method.begin_epoch(record.layout)
+        layout = record.layout
+        self.method.begin_epoch(layout)
+        weights = self.method.loss_weights(layout)
+        if weights is not None and weights.shape != (layout.runs,):
+            raise RuntimeError(
+                f"{type(self.method).__name__}.loss_weights returned shape {tuple(weights.shape)}, expected "
+                f"({layout.runs},): one weight per position that runs this epoch"
+            )
+        record.set_loss_weights(weights)
         return record
 
     # ------------------------------------------------------------------ the step (hot path)
@@ -272,19 +280,20 @@ class PruningSession:
         step = record.steps
         if self._recorded_step == (record.epoch, step):
             raise RuntimeError("pruning_loss was called twice for one batch: call it once per training_step")
-        try:
-            self._check_step(record, step, loss, indices)
-        except (TypeError, ValueError) as error:
-            if self.comm.world_size == 1:
-                raise
-            self._step_error = error
-            return loss.mean()
-        values = {LOSS: loss.detach()}
-        if self.method.statistics:
-            values.update(self.method.observe(loss.detach(), **self._inputs(inputs)))
-        record.record(step, values)
+        start, stop = record.local_span(step)
+        if self.first_step or indices is not None or loss.ndim != 1 or loss.shape[0] != stop - start:
+            try:  # the checks that can fail; a well-formed step after the first skips them
+                self._check_step(record, step, loss, indices)
+            except (TypeError, ValueError) as error:
+                if self.comm.world_size == 1:
+                    raise
+                self._step_error = error
+                return loss.mean()
+        detached = loss.detach()
+        stats = self.method.observe(detached, **self._inputs(inputs)) if self.method.statistics else None
+        record.record(start, stop, detached, stats)
         self._recorded_step = (record.epoch, step)
-        weights = self.method.loss_weights(record.indices(step), step)
+        weights = record.loss_weights(start, stop)
         return loss.mean() if weights is None else (weights.to(loss.dtype) * loss).mean()
 
     def _check_step(self, record: EpochRecord, step: int, loss: Tensor, indices: Tensor | None) -> None:

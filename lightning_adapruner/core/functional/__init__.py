@@ -4,7 +4,14 @@ Tensors and numbers in, tensors and numbers out (the ``*_`` functions update the
 place and nothing else); none of them knows about Lightning, so each is tested without a Trainer.
 """
 
-from lightning_adapruner.core.functional.adapruner import LOG_EPS, Trajectory, k_after_epoch, mask_step_, trajectory
+from lightning_adapruner.core.functional.adapruner import (
+    LOG_EPS,
+    Trajectory,
+    k_after_epoch,
+    mask_step_,
+    normalise_per_batch,
+    trajectory,
+)
 from lightning_adapruner.core.functional.schedule import (
     SCHEDULE_SHAPES,
     ScheduleShape,
@@ -56,6 +63,7 @@ __all__ = [
     "kmeans_1d",
     "limit_batches",
     "mask_step_",
+    "normalise_per_batch",
     "num_batches",
     "num_kept",
     "random_subset",

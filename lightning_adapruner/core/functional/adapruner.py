@@ -160,3 +160,21 @@ def k_after_epoch(k: float, steps_below: int, steps: int, delta: float, k_min: f
     if steps > 0 and steps_below * 16 >= steps:
         k = k - delta * steps_below
     return max(k, k_min)
+
+
+def normalise_per_batch(weights: Tensor, batch_size: int, world_size: int) -> Tensor:
+    """``weights`` divided by their mean over each rank's batch, so ``mean(w * l) == sum(s * l) / sum(s)`` there.
+
+    ``weights`` holds one value per global position; global batch ``t`` is positions
+    ``[t * batch_size, (t + 1) * batch_size)`` and rank ``r``'s share of it every ``world_size``-th one.
+
+    Example::
+
+        >>> normalise_per_batch(torch.tensor([1.0, 3.0, 2.0, 2.0, 5.0]), batch_size=2, world_size=1).tolist()
+        [0.5, 1.5, 1.0, 1.0, 1.0]
+    """
+    nb = -(-weights.numel() // batch_size)
+    rows, _ = batch_rows(weights, batch_size, nb)
+    per_rank = rows.view(nb, batch_size // world_size, world_size)
+    means = torch.nanmean(per_rank, dim=1, keepdim=True)
+    return (per_rank / means).reshape(-1)[: weights.numel()]

@@ -122,11 +122,15 @@ class AdaPruner(PruningMethod):
             binarise=layout.epoch == info.schedule.max_epochs - 1,
         )
 
-    def loss_weights(self, indices: Tensor, batch: int) -> Tensor | None:
+    def loss_weights(self, layout: EpochLayout) -> Tensor | None:
         if self.network_weights == "none" or self._path is None:
             return None
-        scores = torch.sigmoid(self._path.k[batch] * self.logits[indices])
-        return scores if self.network_weights == "score" else scores / scores.mean()
+        runs = layout.runs
+        batch = torch.arange(runs, device=layout.order.device) // layout.batch_size
+        scores = torch.sigmoid(self._path.k[batch] * self.logits[layout.order[:runs]])  # s of every position
+        if self.network_weights == "score":
+            return scores
+        return F.normalise_per_batch(scores, layout.batch_size, layout.world_size)  # sum(s*l)/sum(s) per rank batch
 
     def update(self, observations: Observations) -> None:
         if self._path is None or not len(observations):

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from lightning_adapruner.core import functional as F
-from lightning_adapruner.core.method import Observations, PruningMethod
+from lightning_adapruner.core.method import EpochLayout, Observations, PruningMethod
 from lightning_adapruner.core.schedule import KeepSchedule
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,8 @@ class InfoBatchPruning(PruningMethod):
                 )
         return candidates[kept]
 
-    def loss_weights(self, indices: Tensor, batch: int) -> Tensor | None:
-        return self.weights[indices]
+    def loss_weights(self, layout: EpochLayout) -> Tensor | None:
+        return self.weights[layout.order[: layout.runs]]
 
     def update(self, observations: Observations) -> None:
         self.last_loss[observations.indices] = observations.loss
