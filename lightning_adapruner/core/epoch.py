@@ -7,6 +7,7 @@ from all ranks before they are written, so a checkpoint taken on rank 0 at any s
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -39,8 +40,8 @@ class EpochRecord:
         >>> rec.indices(0).tolist(), rec.batch_length(1)
         ([5, 3, 1], 1)
         >>> rec.record(0, 3, torch.tensor([0.5, float("nan"), 2.0])); rec.advance((True,))
-        >>> obs, nonfinite = rec.observations(); obs.indices.tolist(), nonfinite
-        ([5, 1], 1)
+        >>> [obs.indices.tolist() for obs in rec.observations()], rec.nonfinite()
+        ([[5, 1]], 1)
     """
 
     def __init__(
@@ -144,17 +145,28 @@ class EpochRecord:
         self.steps += 1
 
     # ------------------------------------------------------------------ reading
-    def observations(self) -> tuple[Observations, int]:
-        """The recorded samples with a finite loss, each once; and how many recorded losses were not finite."""
+    def observations(self, chunk: int = 1 << 20) -> Iterator[Observations]:
+        """The recorded samples with a finite loss, each once, in position order, ``chunk`` positions at a time
+        (so an epoch of any size is read back in constant extra memory)."""
         loss = self.buffers[LOSS]
-        unique = torch.arange(loss.numel(), device=loss.device) < self.num_unique  # top-up repeats count once
-        finite = torch.isfinite(loss)
-        nonfinite = int((self._recorded_positions(loss.numel(), loss.device) & ~finite & unique).sum())
-        keep = finite & unique
-        pos = keep.nonzero().flatten()
-        stats = {n: self.buffers[n][pos] for n in self.names if n != LOSS}
-        batch = pos // (self.batch_size * self.world_size)
-        return Observations(self.epoch, self.order[pos].long(), loss[pos], batch, stats), nonfinite
+        unique = min(loss.numel(), self.num_unique)  # top-up repeats at the end count once
+        for start in range(0, unique, chunk):
+            stop = min(start + chunk, unique)
+            pos = torch.isfinite(loss[start:stop]).nonzero().flatten() + start
+            stats = {n: self.buffers[n][pos] for n in self.names if n != LOSS}
+            batch = pos // (self.batch_size * self.world_size)
+            yield Observations(self.epoch, self.order[pos].long(), loss[pos], batch, stats)
+
+    def nonfinite(self) -> int:
+        """Losses recorded this epoch that were NaN or inf (each sample once)."""
+        loss = self.buffers[LOSS][: self.num_unique]
+        return int((self._recorded_positions(loss.numel(), loss.device) & ~torch.isfinite(loss)).sum())
+
+    def negative_loss(self) -> float | None:
+        """The most negative finite recorded loss, or ``None`` when there is none below 0."""
+        loss = self.buffers[LOSS][: self.num_unique]
+        low = float(torch.nan_to_num(loss, nan=0.0, posinf=0.0, neginf=0.0).min()) if loss.numel() else 0.0
+        return low if low < 0 else None
 
     def _recorded_positions(self, total: int, device: torch.device) -> Tensor:
         """Positions whose rank recorded its step (position ``t*W*B + W*j + r`` is rank ``r``'s ``j``-th of ``t``)."""

@@ -329,7 +329,8 @@ class PruningMethod:
         return {}
 
     def update(self, observations: Observations) -> None:
-        """Learn from an epoch's gathered statistics (identical on every rank)."""
+        """Learn from an epoch's gathered statistics (identical on every rank). A large epoch arrives in several
+        calls, in order, each sample in one of them: update sample by sample (:meth:`end_epoch` follows)."""
 
     def end_epoch(self, epoch: int, steps: int) -> None:
         """After :meth:`update` of ``epoch``, which ran ``steps`` global batches."""

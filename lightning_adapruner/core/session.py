@@ -110,6 +110,7 @@ class PruningSession:
         )
         self.seen = torch.zeros(n, dtype=torch.bool)
         self.kept: Tensor | None = None  # None: every sample
+        self._all: Tensor | None = None
         self.record: EpochRecord | None = None
         self.closed_epoch = -1
         self.ledger = ComputeLedger()
@@ -189,26 +190,37 @@ class PruningSession:
 
     def _candidates(self, budget: int | None = None) -> Tensor:
         """The previous epoch's samples for a nested method (unless the budget outgrew them), else all."""
-        n = self.facts.num_samples
         if self.kept is not None and self.method.nested and (budget is None or budget <= self.kept.numel()):
             return self.kept
-        dtype = torch.int32 if n < 2**31 else torch.long
-        return torch.arange(n, dtype=dtype)
+        if self._all is None:
+            n = self.facts.num_samples
+            self._all = torch.arange(n, dtype=torch.int32 if n < 2**31 else torch.long)
+        return self._all
 
     def _choose(self, candidates: Tensor, budget: int, epoch: int, final: bool = False) -> Tensor:
         """``budget`` of ``candidates`` by the method; never-forwarded ones kept at the cut's rate, at random."""
         choose = self.method.final_subset if final else self.method.plan
-        evidence = self.method.evidence()
-        seen = (self.seen if evidence is None else evidence)[candidates] if self.method.needs_evidence else None
-        unseen = 0 if seen is None else int((~seen).sum())
+        every = candidates is self._all  # positions in the candidates are the samples themselves
+        unknown = None
+        if self.method.needs_evidence:
+            evidence = self.method.evidence()
+            known = self.seen if evidence is None else evidence
+            unknown = ~(known if every else known[candidates])  # over the candidates
+        unseen = 0 if unknown is None else int(unknown.sum())
         if unseen == 0:
             kept = choose(candidates, budget, epoch)
         else:
+            assert unknown is not None
             self._warn_unseen(unseen, candidates.numel(), epoch)
             quota = F.evidence_quota(budget, candidates.numel(), unseen)
-            pool = candidates[~seen]
-            drawn = pool[F.random_subset(quota, unseen, F.generator(self.seed, epoch, F.selection.STREAM_UNSEEN))]
-            kept = torch.cat([choose(candidates[seen], budget - quota, epoch).to(candidates.dtype), drawn])
+            drawn = F.random_pick(unknown, quota, F.generator(self.seed, epoch, F.selection.STREAM_UNSEEN))
+            seen_candidates = (~unknown).nonzero().flatten() if every else candidates[~unknown]
+            kept = torch.cat(
+                [
+                    choose(seen_candidates.to(candidates.dtype), budget - quota, epoch).to(candidates.dtype),
+                    (drawn.nonzero().flatten() if every else candidates[drawn]).to(candidates.dtype),
+                ]
+            )
         labels = self.facts.labels
         if self.class_floor and labels is not None:
             gen = F.generator(self.seed, epoch, F.selection.STREAM_FLOOR)
@@ -223,11 +235,18 @@ class PruningSession:
                 f"{name}.plan returned {kept.numel()} samples for epoch {epoch}, not its budget of {budget}: LR "
                 "schedules are sized from the budgets, so a plan must hold exactly that many"
             )
-        allowed = torch.zeros(self.facts.num_samples, dtype=torch.bool)
-        allowed[candidates] = True
-        taken = torch.zeros_like(allowed)
+        n = self.facts.num_samples
+        taken = torch.zeros(n, dtype=torch.bool)
+        if kept.numel() and (int(kept.min()) < 0 or int(kept.max()) >= n):
+            raise RuntimeError(f"{name}.plan for epoch {epoch} returned indices outside [0, {n})")
         taken[kept] = True
-        if not bool(allowed[kept].all()) or int(taken.sum()) != budget:
+        if candidates.numel() == n:  # every sample is a candidate: in range and distinct is enough
+            subset = True
+        else:
+            allowed = torch.zeros(n, dtype=torch.bool)
+            allowed[candidates] = True
+            subset = bool(allowed[kept].all())
+        if not subset or int(taken.sum()) != budget:
             raise RuntimeError(f"{name}.plan for epoch {epoch} must return distinct samples from its candidates")
 
     def _warn_unseen(self, unseen: int, candidates: int, epoch: int) -> None:
@@ -385,11 +404,14 @@ class PruningSession:
         record = self.record
         if record is None:
             return
-        observations, nonfinite = record.observations()
-        if self.method.nonnegative_loss and len(observations):
-            self._check_nonnegative(observations.loss)
-        self.method.update(observations)
-        self.seen[observations.indices.cpu()] = True
+        if self.method.nonnegative_loss and (low := record.negative_loss()) is not None:
+            self._check_nonnegative(torch.tensor([low]))  # before any update: the state stays as it was
+        total, count = 0.0, 0
+        for observations in record.observations():  # in pieces of the epoch: methods update elementwise
+            self.method.update(observations)
+            self.seen[observations.indices.cpu()] = True
+            total, count = total + float(observations.loss.double().sum()), count + len(observations)
+        nonfinite = record.nonfinite()
         self.method.end_epoch(record.epoch, record.steps)
         full = F.full_epoch_samples(
             self.facts.num_samples,
@@ -401,7 +423,7 @@ class PruningSession:
         per_batch = self.facts.batch_size * self.comm.world_size
         full = full if record.done else min(full, record.steps * per_batch)
         self.ledger.add(record.forwarded(), full)
-        self.task_loss = float(observations.loss.mean()) if len(observations) else None
+        self.task_loss = total / count if count else None
         if nonfinite:
             self.nonfinite_total += nonfinite
             log.warning(

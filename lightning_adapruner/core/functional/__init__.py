@@ -39,6 +39,7 @@ from lightning_adapruner.core.functional.selection import (
     epoch_order,
     evidence_quota,
     generator,
+    random_pick,
     random_subset,
     select_top,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "normalise_per_batch",
     "num_batches",
     "num_kept",
+    "random_pick",
     "random_subset",
     "rs2_draw",
     "select_top",

@@ -40,10 +40,38 @@ def random_subset(count: int, total: int, gen: torch.Generator) -> Tensor:
         raise ValueError(f"count must be in [0, {total}], got {count}")
     if count == total:
         return torch.arange(total)
-    if count * 4 < total:  # few of many: a random key per position is cheaper than a permutation
-        keys = torch.rand(total, generator=gen)
-        return torch.sort(torch.topk(keys, count, sorted=False).indices).values
-    return torch.sort(torch.randperm(total, generator=gen)[:count]).values
+    return random_pick(torch.ones(total, dtype=torch.bool), count, gen).nonzero().flatten()
+
+
+def random_pick(pool: Tensor, count: int, gen: torch.Generator) -> Tensor:
+    """A bool mask of ``count`` entries drawn uniformly among the ``True`` ones of ``pool``.
+
+    The ``count`` smallest of one random key per pool entry, found in O(N) without a sort: a threshold at the
+    expected quantile takes about ``count`` of them and the few around the cut are added or removed by key
+    (keys equal at the cut, which float32 makes possible at millions, are taken in order).
+
+    Raises:
+        ValueError: if ``count`` exceeds the pool.
+
+    Example::
+
+        >>> pick = random_pick(torch.tensor([True, False, True, True]), 2, generator(0, 0))
+        >>> int(pick.sum()), bool(pick[1])
+        (2, False)
+    """
+    size = int(pool.sum())
+    if not 0 <= count <= size:
+        raise ValueError(f"count must be in [0, {size}] (the pool), got {count}")
+    keys = torch.rand(pool.numel(), generator=gen)
+    chosen = (keys < count / max(size, 1)) & pool
+    excess = int(chosen.sum()) - count
+    if excess > 0:  # drop the largest keys among the chosen
+        inside = chosen.nonzero().flatten()
+        chosen[inside[torch.topk(keys[inside], excess, sorted=False).indices]] = False
+    elif excess < 0:  # add the smallest keys among the rest of the pool
+        outside = (pool & ~chosen).nonzero().flatten()
+        chosen[outside[torch.topk(keys[outside], -excess, largest=False, sorted=False).indices]] = True
+    return chosen
 
 
 def select_top(
