@@ -22,7 +22,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from lightning_adapruner import AdaptiveDatasetPruning, IndexedDataset
+from lightning_adapruner import AdaptiveDatasetPruning
 from lightning_adapruner.app.data import FashionMNISTDataModule
 from lightning_adapruner.app.models import ImageClassifier, SmallCNN
 
@@ -43,7 +43,7 @@ class TrainClock(pl.Callback):
         self.total += time.perf_counter() - self._start
 
 
-def run(train: IndexedDataset, prune_ratio: float | None, epochs: int) -> tuple[float, int]:
+def run(train: Subset, prune_ratio: float | None, epochs: int) -> tuple[float, int]:
     """One fit; returns (training seconds, samples forwarded)."""
     pl.seed_everything(0, verbose=False)
     clock = TrainClock()
@@ -64,7 +64,7 @@ def run(train: IndexedDataset, prune_ratio: float | None, epochs: int) -> tuple[
         limit_val_batches=0,
     )
     trainer.fit(model, DataLoader(train, batch_size=128, shuffle=True))
-    forwarded = adp._samples_forwarded if adp is not None else len(train) * epochs
+    forwarded = adp.forwarded_samples if adp is not None else len(train) * epochs
     return clock.total, forwarded
 
 
@@ -83,7 +83,7 @@ def main() -> None:
     dm = FashionMNISTDataModule(batch_size=128)
     dm.setup("fit")
     base = dm.train_dataset
-    train = IndexedDataset(Subset(base.dataset, range(args.samples)), targets=base.targets[: args.samples])
+    train = Subset(base, range(args.samples))  # plain (x, y) items; labels are found through the Subset
 
     times: dict[str, list[float]] = {"full": [], "adapruner": []}
     samples: dict[str, int] = {}

@@ -414,7 +414,7 @@ class DataPruning(Callback):
             "wall_time_s": round(time.perf_counter() - self._fit_start, 3),
             "per_class_kept": None,
             "per_class_total": None,
-            **{f"method_{k}": v for k, v in session.method.extra_state().items()},
+            **{f"method_{k}": v for k, v in session.method.scalars().items()},
         }
         labels = session.facts.labels
         if labels is not None:

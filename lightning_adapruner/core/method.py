@@ -236,7 +236,7 @@ class PruningMethod:
     def state_dict(self) -> dict[str, Any]:
         """The persistent declared state as CPU tensors, with the method's name and version."""
         states = {n: self.__dict__[n].detach().cpu().clone() for n, s in self._specs.items() if s.persistent}
-        return {"name": self.name, "version": self.version, "states": states, "extra": self.extra_state()}
+        return {"name": self.name, "version": self.version, "states": states}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s output onto the allocated state.
@@ -266,7 +266,6 @@ class PruningMethod:
                     f"needs {tuple(current.shape)}: resume with the dataset the checkpoint was made with"
                 )
             self.__dict__[name] = value.to(device=current.device, dtype=current.dtype)
-        self.load_extra_state(state.get("extra") or {})
 
     def upgrade_state(self, states: dict[str, Tensor], version: int) -> dict[str, Tensor]:
         """Convert the states of an older ``version`` to this one; by default every other version is refused."""
@@ -275,12 +274,14 @@ class PruningMethod:
             f"{self.version}: resume with the lightning_adapruner that wrote it, or start a new fit"
         )
 
-    def extra_state(self) -> dict[str, Any]:
-        """Plain Python values (numbers, strings) a method keeps besides its tensors; saved with them."""
-        return {}
-
-    def load_extra_state(self, extra: dict[str, Any]) -> None:
-        """Restore :meth:`extra_state`'s output."""
+    def scalars(self) -> dict[str, float]:
+        """The persistent scalar states (``per_sample=False``, one value) as numbers, for logs and the export."""
+        out = {}
+        for name, spec in self._specs.items():
+            value = self.__dict__.get(name)
+            if spec.persistent and not spec.per_sample and value is not None and value.numel() == 1:
+                out[name] = value.item()
+        return out
 
     # ------------------------------------------------------------------ helpers for methods
     @property

@@ -52,7 +52,7 @@ def compose_train(tmp_path: Path, *overrides: str) -> DictConfig:
 def test_the_groups_and_their_options():
     assert (CONF / "train.yaml").is_file() and CONF.name == "conf"
     assert options("data") == ["cifar10", "cifar100", "fashion_mnist", "imagefolder", "mnist", "synthetic"]
-    assert options("model") == ["mlp", "resnet18", "resnet50", "small_cnn", "torchvision"]
+    assert options("model") == ["lenet", "mlp", "resnet18", "resnet50", "small_cnn", "torchvision"]
     assert options("pruning") == [
         "adapruner",
         "adapruner_paper",

@@ -45,6 +45,7 @@ def test_public_names():
             "MLP",
             "SCHEDULERS",
             "ImageClassifier",
+            "LeNet",
             "SmallCNN",
             "build_scheduler",
             "cifar_resnet18",

@@ -110,7 +110,7 @@ def test_every_data_config_runs(tmp_path, monkeypatch, name):
 
 
 # ------------------------------------------------------------------------------------ every model config
-@pytest.mark.parametrize("name", ["small_cnn", "mlp", "resnet18", "resnet50", "torchvision"])
+@pytest.mark.parametrize("name", ["small_cnn", "lenet", "mlp", "resnet18", "resnet50", "torchvision"])
 def test_every_model_config_runs(tmp_path, monkeypatch, name):
     """On a few 32x32 CIFAR-10 images in the real file format: one batch of train, val and test."""
     cfg = compose_train(

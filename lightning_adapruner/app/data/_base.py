@@ -14,7 +14,13 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from lightning_adapruner import IndexedDataset
 from lightning_adapruner.app.data._checks import check_arg, check_fraction, check_int, is_int
 from lightning_adapruner.app.data._files import DatasetNotFoundError
-from lightning_adapruner.app.data._seeding import NOISE_STREAM, seeded_generator, split_indices, symmetric_label_noise
+from lightning_adapruner.app.data._seeding import (
+    NOISE_STREAM,
+    SUBSET_STREAM,
+    seeded_generator,
+    split_indices,
+    symmetric_label_noise,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +109,8 @@ class IndexedDataModule(pl.LightningDataModule):
             class, in ``[0, 1]``; which ones is recorded in ``noisy_mask``.
         seed: seeds the hold-out and the label noise (same split on every rank and every run).
         pin_memory: ``DataLoader(pin_memory=...)``.
+        train_size: keep only this many samples of the training part (a seeded draw, before label noise);
+            ``None`` keeps them all. The validation hold-out and the test split are unchanged.
 
     Attributes:
         train_dataset, val_dataset, test_dataset: the ``IndexedDataset`` of each split, after ``setup``.
@@ -128,6 +136,7 @@ class IndexedDataModule(pl.LightningDataModule):
         label_noise: float = 0.0,
         seed: int = 0,
         pin_memory: bool = False,
+        train_size: int | None = None,
     ) -> None:
         super().__init__()
         check_arg("data_dir", data_dir, isinstance(data_dir, str) and data_dir != "", "a non-empty path string")
@@ -136,6 +145,9 @@ class IndexedDataModule(pl.LightningDataModule):
         check_fraction("val_fraction", val_fraction, below_one=True)
         check_fraction("label_noise", label_noise)
         check_arg("seed", seed, is_int(seed) and 0 <= seed < 2**48, "an int in [0, 2**48)")
+        if train_size is not None:
+            check_int("train_size", train_size, 1)
+        self.train_size = train_size
         self.save_hyperparameters(logger=False)
         self.data_dir = data_dir
         self.batch_size = batch_size
@@ -170,6 +182,14 @@ class IndexedDataModule(pl.LightningDataModule):
         if len(source.train) != n or len(source.evaluation) != n:  # type: ignore[arg-type]
             raise ValueError(f"{type(self).__name__}: source datasets and targets disagree in length")
         train_idx, val_idx = split_indices(n, self.val_fraction, self.seed)
+        if self.train_size is not None:
+            if self.train_size > len(train_idx):
+                raise ValueError(
+                    f"train_size={self.train_size} but the training part holds {len(train_idx)} samples: lower it, "
+                    "or leave it null for all of them"
+                )
+            drawn = torch.randperm(len(train_idx), generator=seeded_generator(self.seed, SUBSET_STREAM))
+            train_idx = train_idx[drawn[: self.train_size]].sort().values
         noisy, mask = symmetric_label_noise(
             source.targets[train_idx], self.label_noise, self.num_classes, seeded_generator(self.seed, NOISE_STREAM)
         )

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 SPLIT_STREAM = 0
 NOISE_STREAM = 1
 DATA_STREAM = 2
+SUBSET_STREAM = 3
 
 
 def seeded_generator(seed: int, stream: int) -> torch.Generator:
@@ -25,7 +26,7 @@ def seeded_generator(seed: int, stream: int) -> torch.Generator:
 
     Args:
         seed: the user's seed, in ``[0, 2**48)``.
-        stream: one of :data:`SPLIT_STREAM`, :data:`NOISE_STREAM`, :data:`DATA_STREAM`.
+        stream: one of :data:`SPLIT_STREAM`, :data:`NOISE_STREAM`, :data:`DATA_STREAM`, :data:`SUBSET_STREAM`.
 
     Example::
 

@@ -25,6 +25,39 @@ def _conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
     ]
 
 
+class LeNet(nn.Module):
+    """A LeNet-5-size CNN for 28x28 grey images (62k parameters at the default widths): the study's network.
+
+    ``conv5x5(c1, pad 2) -> pool -> conv5x5(c2) -> pool -> linear(120) -> linear(84) -> linear``, ReLU between.
+
+    Args:
+        in_channels: channels of the input images.
+        num_classes: number of output logits.
+        channels: widths of the two convs.
+
+    Example::
+
+        >>> LeNet(in_channels=1, num_classes=10)(torch.randn(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, channels: Sequence[int] = (6, 16)) -> None:
+        super().__init__()
+        c1, c2 = list(channels)
+        _check_positive(in_channels=in_channels, num_classes=num_classes, c1=c1, c2=c2)
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, c1, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2), nn.Flatten(),
+        )  # fmt: skip
+        self.classifier = nn.Sequential(
+            nn.Linear(c2 * 5 * 5, 120), nn.ReLU(inplace=True), nn.Linear(120, 84), nn.ReLU(inplace=True),
+            nn.Linear(84, num_classes),
+        )  # fmt: skip
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.features(x))
+
+
 class SmallCNN(nn.Module):
     """A four-conv network for 28x28 (Fashion-MNIST) or 32x32 images; fast enough to train on a CPU.
 

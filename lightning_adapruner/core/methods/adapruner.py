@@ -174,9 +174,6 @@ class AdaPruner(PruningMethod):
             "logit_std": float(logits.std()) if logits.numel() > 1 else 0.0,
         }
 
-    def extra_state(self) -> dict[str, object]:
-        return {"mode": self.mode}
-
 
 def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
     if value not in allowed:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -49,12 +48,11 @@ class InfoBatchPruning(PruningMethod):
         self.prune_share, self.anneal = float(prune_share), float(anneal)
         self.add_state("last_loss", float("nan"))
         self.add_state("weights", 1.0)
-        self.beyond_design_epochs = 0
+        self.add_state("beyond_design_epochs", 0, dtype=torch.long, per_sample=False)
 
     def setup(self) -> None:
         if self.fit.schedule.warmup_epochs < 1:
             raise ValueError("InfoBatchPruning needs one full epoch of losses first: set warmup_epochs >= 1")
-        self.beyond_design_epochs = 0
 
     def keep_share(self, epoch: int, schedule: KeepSchedule) -> float:
         return schedule.annealed(epoch, self.anneal)
@@ -67,7 +65,7 @@ class InfoBatchPruning(PruningMethod):
         self.weights[candidates.to(self.weights.device)] = weights.to(self.weights.device)
         if beyond:
             self.beyond_design_epochs += 1
-            if self.beyond_design_epochs == 1:
+            if int(self.beyond_design_epochs) == 1:
                 log.warning(
                     "epoch %d: InfoBatch drops at most %.0f%% of the below-mean samples, so this budget needs %d more "
                     "drops than it can make; they are drawn at random (our extension, counted in the export's "
@@ -93,9 +91,3 @@ class InfoBatchPruning(PruningMethod):
 
     def scores(self) -> Tensor:
         return self.last_loss.cpu()
-
-    def extra_state(self) -> dict[str, Any]:
-        return {"beyond_design_epochs": self.beyond_design_epochs}
-
-    def load_extra_state(self, extra: dict[str, Any]) -> None:
-        self.beyond_design_epochs = int(extra.get("beyond_design_epochs", 0))

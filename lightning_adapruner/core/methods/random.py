@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -68,10 +67,8 @@ class RS2Pruning(PruningMethod):
         self.add_state(
             "perm", lambda n, gen: torch.randperm(n, generator=gen, dtype=torch.int32 if n < 2**31 else torch.long)
         )
-        self.position, self.round = 0, 0
-
-    def setup(self) -> None:
-        self.position, self.round = 0, 0
+        self.add_state("position", 0, dtype=torch.long, per_sample=False)  # how much of the round's permutation is used
+        self.add_state("round", 0, dtype=torch.long, per_sample=False)
 
     def _next_round(self) -> Tensor:
         self.round += 1
@@ -79,17 +76,12 @@ class RS2Pruning(PruningMethod):
         return torch.randperm(self.fit.num_samples, generator=gen, dtype=self.perm.dtype)
 
     def plan(self, candidates: Tensor, budget: int, epoch: int) -> Tensor:
-        kept, perm, self.position = F.rs2_draw(self.perm, self.position, budget, self._next_round)
+        kept, perm, position = F.rs2_draw(self.perm, int(self.position), budget, self._next_round)
         self.perm = perm
+        self.position.fill_(position)
         return kept
 
     def final_subset(self, candidates: Tensor, k: int, epoch: int) -> Tensor:
         """RS2 has no static subset: ``k`` samples drawn uniformly."""
         gen = F.generator(self.fit.seed, epoch, F.selection.STREAM_METHOD + 2)
         return candidates[F.random_subset(k, candidates.numel(), gen)]
-
-    def extra_state(self) -> dict[str, Any]:
-        return {"position": self.position, "round": self.round}
-
-    def load_extra_state(self, extra: dict[str, Any]) -> None:
-        self.position, self.round = int(extra.get("position", 0)), int(extra.get("round", 0))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -48,12 +47,11 @@ class SeTaPruning(PruningMethod):
             raise ValueError(f"need 0 < window_scale <= 1 and 0 <= anneal < 1, got {window_scale!r}, {anneal!r}")
         self.num_groups, self.window_scale, self.anneal = num_groups, float(window_scale), float(anneal)
         self.add_state("last_loss", float("nan"))
-        self.widened_groups = 0
+        self.add_state("widened_groups", 0, dtype=torch.long, per_sample=False)
 
     def setup(self) -> None:
         if self.fit.schedule.warmup_epochs < 1:
             raise ValueError("SeTaPruning groups samples by their losses: set warmup_epochs >= 1")
-        self.widened_groups = 0
 
     def plan(self, candidates: Tensor, budget: int, epoch: int) -> Tensor:
         schedule = self.fit.schedule
@@ -77,9 +75,3 @@ class SeTaPruning(PruningMethod):
 
     def scores(self) -> Tensor:
         return self.last_loss.cpu()
-
-    def extra_state(self) -> dict[str, Any]:
-        return {"widened_groups": self.widened_groups}
-
-    def load_extra_state(self, extra: dict[str, Any]) -> None:
-        self.widened_groups = int(extra.get("widened_groups", 0))
