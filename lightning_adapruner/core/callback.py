@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import numbers
 import os
 import sys
 import time
@@ -19,14 +18,15 @@ from torch import Tensor
 
 from lightning_adapruner.core import _lightning
 from lightning_adapruner.core import functional as F
-from lightning_adapruner.core.dataset import infer_targets, labels_match_items
+from lightning_adapruner.core.dataset import training_labels
 from lightning_adapruner.core.distributed import collectives_for
-from lightning_adapruner.core.export import SUBSET_NAME, write_pruned_subset
+from lightning_adapruner.core.export import SUBSET_NAME, subset_metadata, write_pruned_subset
 from lightning_adapruner.core.loader import inspect_train_loader, with_sampler
 from lightning_adapruner.core.method import PruningMethod
-from lightning_adapruner.core.metrics import METRIC_NAMES, METRIC_PREFIX
+from lightning_adapruner.core.metrics import METRIC_NAMES, epoch_metrics
 from lightning_adapruner.core.sampler import PruningSampler
 from lightning_adapruner.core.session import LoaderFacts, PruningSession
+from lightning_adapruner.core.validation import check_fit, check_int, check_ratio
 
 try:  # lightning >= 2.5 re-exports typing_extensions' override; older versions need it from the source
     from typing_extensions import override
@@ -216,31 +216,7 @@ class DataPruning(Callback):
 
     # ------------------------------------------------------------------ workers
     def _begin_fit(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        name = type(pl_module).__name__
-        if not callable(getattr(pl_module, "pruning_loss", None)):
-            raise TypeError(
-                f"{type(self).__name__} needs the LightningModule to mix in PruningPerformanceController, but {name} "
-                f"does not. Fix: `class {name}(PruningPerformanceController, LightningModule)` and return "
-                "`self.pruning_loss(per_sample_loss)` from training_step"
-            )
-        others = [c for c in trainer.callbacks if isinstance(c, DataPruning)]
-        if len(others) > 1:
-            raise ValueError(f"one pruning callback drives a fit, got {len(others)}: keep one of {others}")
-        if trainer.max_epochs is None or trainer.max_epochs < 1:
-            raise ValueError(
-                f"{type(self).__name__} schedules pruning by epoch and needs a finite number of epochs; pass "
-                f"Trainer(max_epochs=...) (got max_epochs={trainer.max_epochs})"
-            )
-        if trainer.overfit_batches > 0:
-            raise ValueError(
-                f"{type(self).__name__} cannot run with Trainer(overfit_batches={trainer.overfit_batches}): Lightning "
-                "then replaces the training sampler, so the pruning plan would not be what is trained on"
-            )
-        if trainer.max_epochs <= self.warmup_epochs and self.prune_ratio > 0 and not self.method.forward_all:
-            rank_zero_warn(
-                f"max_epochs={trainer.max_epochs} <= warmup_epochs={self.warmup_epochs}: no epoch is pruned during "
-                "training (the kept subset is still exported at the end). Lower warmup_epochs or train longer."
-            )
+        check_fit(trainer, pl_module, self, DataPruning)
         self._session = self._new_session()  # a fresh fit starts from fresh state (a checkpoint is restored after)
         self.kept_indices, self.export_path = None, None
         self._fit_trainer, self._loader, self._loader_info, self._user_reload_epoch = trainer, None, None, -1
@@ -293,7 +269,7 @@ class DataPruning(Callback):
             trainer.limit_train_batches,
             int(trainer.max_epochs),
             trainer.strategy.root_device,
-            self._labels(loader.dataset, info.num_samples),
+            training_labels(loader.dataset, info.num_samples, self.targets, self.class_floor, type(self).__name__),
             interval if isinstance(interval, int) and trainer.limit_val_batches != 0 else None,
         )
         if trainer.max_steps != -1 and trainer.ckpt_path is not None:
@@ -316,60 +292,19 @@ class DataPruning(Callback):
                 "dataloader does not apply to them)"
             )
 
-    def _labels(self, dataset: Any, num_samples: int) -> Tensor | None:
-        """``targets=`` or the labels found on the dataset, checked; ``None`` (with a warning) when there are none."""
-        name = type(self).__name__
-        labels = self.targets if self.targets is not None else infer_targets(dataset)
-        if labels is not None and labels.numel() != num_samples:
-            raise ValueError(f"targets has {labels.numel()} labels but the training set has {num_samples} samples")
-        if labels is not None and self.targets is None and not labels_match_items(dataset, labels):
-            rank_zero_warn(
-                f"the labels found on the training set disagree with what its items return (a wrapper reorders or "
-                f"relabels them): {name} ignores them. Pass {name}(targets=<label of every training sample>)"
-            )
-            labels = None
-        if labels is not None and labels.numel() and int(labels.min()) < 0:
-            message = f"the training labels hold negative values (min {int(labels.min())}): class ids must be >= 0"
-            if self.class_floor > 0:
-                raise ValueError(f"{message} for class_floor; pass {name}(targets=<class id of every sample>)")
-            rank_zero_warn(f"{message}; per-class kept counts are left out of the export")
-            labels = None
-        if labels is None:
-            if self.class_floor > 0:
-                raise ValueError(
-                    "class_floor needs the training labels: give the dataset a `targets` attribute or pass "
-                    f"{name}(targets=<label of every training sample>)"
-                )
-            rank_zero_warn(
-                f"{name} found no class labels on the training set (no `targets`/`labels` attribute through its "
-                f"wrappers): per-class kept counts are left out of the export. Pass {name}(targets=<label of every "
-                "training sample>) to have them"
-            )
-            return None
-        return labels.to(torch.int16 if (labels.numel() == 0 or int(labels.max()) < 2**15) else torch.long)
-
     def _close_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         session = self._session
         if session.record is None:
             return
         epoch, kept = session.record.epoch, session.record.num_unique
         session.close()
-        n = session.facts.num_samples
-        method_metrics = session.method.metrics()
-        metrics = {
-            METRIC_NAMES.keep_share_target: session.budget(epoch) / n,
-            METRIC_NAMES.keep_share: kept / n,
-            METRIC_NAMES.samples_forwarded: float(session.ledger.forwarded),
-            METRIC_NAMES.saved_share: session.ledger.saved_share,
-            **({METRIC_NAMES.task_loss: session.task_loss} if session.task_loss is not None else {}),
-            **{f"{METRIC_PREFIX}{k}": float(v) for k, v in method_metrics.items()},
-        }
+        metrics, method_metrics = epoch_metrics(session, epoch, kept)
         pl_module.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=False)
         if self.verbose:
             extra = ", ".join(f"{k}={v:.3g}" for k, v in method_metrics.items())
             self._status(
                 trainer,
-                f"[{self.method.name}] epoch {epoch}: kept {kept / n:.3f} of the data (target "
+                f"[{self.method.name}] epoch {epoch}: kept {metrics[METRIC_NAMES.keep_share]:.3f} of the data (target "
                 f"{metrics[METRIC_NAMES.keep_share_target]:.3f}), {session.ledger.forwarded} samples forwarded so "
                 f"far ({session.ledger.saved_share:.1%} saved)" + (f", {extra}" if extra else ""),
             )
@@ -385,7 +320,7 @@ class DataPruning(Callback):
             return
         base = Path(self.export_dir if isinstance(self.export_dir, (str, Path)) else trainer.default_root_dir)
         self.export_path = write_pruned_subset(
-            base / SUBSET_NAME, self.kept_indices, session.method.scores(), self._metadata(trainer, epoch)
+            base / SUBSET_NAME, self.kept_indices, session.method.scores(), self._metadata(trainer)
         )
         self._status(
             trainer,
@@ -394,34 +329,17 @@ class DataPruning(Callback):
             f"saved); subset written to {self.export_path}",
         )
 
-    def _metadata(self, trainer: pl.Trainer, epoch: int) -> dict[str, Any]:
-        session, kept = self._session, self.kept_indices
-        assert kept is not None
-        n = session.facts.num_samples
-        meta: dict[str, Any] = {
-            "method": self.method.name,
-            "num_samples": n,
-            "num_pruned": n - kept.numel(),
-            "prune_ratio_target": self.prune_ratio,
-            "prune_ratio_realised": round((n - kept.numel()) / n, 6),
-            "seed": self._seed,
-            "epochs_completed": int(trainer.fit_loop.epoch_progress.current.completed),
-            "max_epochs": session.facts.max_epochs,
-            "samples_forwarded": session.ledger.forwarded,
-            "samples_full_data": session.ledger.full,
-            "saved_share": round(session.ledger.saved_share, 6),
-            "nonfinite_losses": session.nonfinite_total,
-            "wall_time_s": round(time.perf_counter() - self._fit_start, 3),
-            "per_class_kept": None,
-            "per_class_total": None,
-            **{f"method_{k}": v for k, v in session.method.scalars().items()},
-        }
-        labels = session.facts.labels
-        if labels is not None:
-            total = torch.bincount(labels.long())
-            meta["per_class_total"] = total.tolist()
-            meta["per_class_kept"] = torch.bincount(labels.long()[kept], minlength=total.numel()).tolist()
-        return meta
+    def _metadata(self, trainer: pl.Trainer) -> dict[str, Any]:
+        session = self._session
+        assert self.kept_indices is not None
+        return subset_metadata(
+            self.method, self.kept_indices, session.facts.num_samples, self.prune_ratio, self._seed, session.ledger,
+            session.facts.labels,
+            epochs_completed=int(trainer.fit_loop.epoch_progress.current.completed),
+            max_epochs=session.facts.max_epochs,
+            nonfinite_losses=session.nonfinite_total,
+            wall_time_s=round(time.perf_counter() - self._fit_start, 3),
+        )  # fmt: skip
 
     def _status(self, trainer: pl.Trainer, message: str) -> None:
         """A status line that starts on a line of its own, also in a log file beside a progress bar."""
@@ -430,29 +348,6 @@ class DataPruning(Callback):
             bar.print(message if sys.stderr.isatty() else "\n" + message)
         else:
             rank_zero_info(message)
-
-
-def check_ratio(value: Any, name: str = "prune_ratio") -> float:
-    """``value`` as a float in ``[0, 1)``; numpy and 0-d torch numbers are accepted.
-
-    Example::
-
-        >>> check_ratio(torch.tensor(0.25)), check_ratio(0)
-        (0.25, 0.0)
-    """
-    if isinstance(value, Tensor) and value.numel() == 1 and value.dtype != torch.bool:
-        value = value.item()
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not ok or not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1) (the share of samples removed), got {value!r}")
-    return float(value)
-
-
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """``value`` as an int ``>= minimum`` (numpy integers accepted, bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _global_seed() -> int:

@@ -160,3 +160,44 @@ def labels_match_items(dataset: Any, labels: Tensor, probes: int = 8) -> bool:
         if label != int(labels[i]):
             return False
     return True
+
+
+def training_labels(
+    dataset: Any, num_samples: int, targets: Tensor | None, class_floor: int, owner: str
+) -> Tensor | None:
+    """The labels a pruning fit uses: ``targets`` or those found on ``dataset``, checked; ``None`` when there are
+    none (a one-time warning names the fix), int16 when the classes fit.
+
+    Raises:
+        ValueError: ``targets`` of another length, or no usable labels while ``class_floor`` needs them.
+    """
+    from lightning.pytorch.utilities import rank_zero_warn
+
+    labels = targets if targets is not None else infer_targets(dataset)
+    if labels is not None and labels.numel() != num_samples:
+        raise ValueError(f"targets has {labels.numel()} labels but the training set has {num_samples} samples")
+    if labels is not None and targets is None and not labels_match_items(dataset, labels):
+        rank_zero_warn(
+            f"the labels found on the training set disagree with what its items return (a wrapper reorders or "
+            f"relabels them): {owner} ignores them. Pass {owner}(targets=<label of every training sample>)"
+        )
+        labels = None
+    if labels is not None and labels.numel() and int(labels.min()) < 0:
+        message = f"the training labels hold negative values (min {int(labels.min())}): class ids must be >= 0"
+        if class_floor > 0:
+            raise ValueError(f"{message} for class_floor; pass {owner}(targets=<class id of every sample>)")
+        rank_zero_warn(f"{message}; per-class kept counts are left out of the export")
+        labels = None
+    if labels is None:
+        if class_floor > 0:
+            raise ValueError(
+                "class_floor needs the training labels: give the dataset a `targets` attribute or pass "
+                f"{owner}(targets=<label of every training sample>)"
+            )
+        rank_zero_warn(
+            f"{owner} found no class labels on the training set (no `targets`/`labels` attribute through its "
+            f"wrappers): per-class kept counts are left out of the export. Pass {owner}(targets=<label of every "
+            "training sample>) to have them"
+        )
+        return None
+    return labels.to(torch.int16 if (labels.numel() == 0 or int(labels.max()) < 2**15) else torch.long)

@@ -80,3 +80,13 @@ class StrategyCollectives:
 def collectives_for(strategy: Any) -> Collectives:
     """:class:`SingleProcess` for one process, :class:`StrategyCollectives` otherwise."""
     return SingleProcess() if int(getattr(strategy, "world_size", 1)) <= 1 else StrategyCollectives(strategy)
+
+
+def resync_method(method: Any, comm: Collectives, device: Any) -> None:
+    """Check that every rank holds the same method state (a checksum) and re-send rank 0's if float drift split
+    them; nothing to do in one process."""
+    if comm.world_size <= 1:
+        return
+    if not comm.same_everywhere(method.checksum().to(device)):
+        log.warning("pruning state differed across ranks (float drift); re-synchronising it from rank 0")
+        method.load_state_dict(comm.broadcast(method.state_dict()))

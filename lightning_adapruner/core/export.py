@@ -71,6 +71,49 @@ def write_pruned_subset(path: str | Path, kept_indices: Tensor, scores: Tensor, 
     return json_path
 
 
+def subset_metadata(
+    method: Any,
+    kept: Tensor,
+    num_samples: int,
+    prune_ratio: float,
+    seed: int,
+    ledger: Any,
+    labels: Tensor | None,
+    **facts: Any,
+) -> dict[str, Any]:
+    """The JSON metadata of an exported subset: ratios as exact counts plus a rounded share, the compute
+    forwarded against full data's, per-class counts when labels are known, the method's scalar state, ``facts``.
+
+    Example::
+
+        >>> from lightning_adapruner.core.metrics import ComputeLedger
+        >>> from lightning_adapruner import RandomPruning
+        >>> meta = subset_metadata(RandomPruning(), torch.arange(7), 10, 0.3, 0, ComputeLedger(80, 100), None)
+        >>> meta["num_pruned"], meta["prune_ratio_realised"], meta["saved_share"]
+        (3, 0.3, 0.2)
+    """
+    meta: dict[str, Any] = {
+        "method": method.name,
+        "num_samples": num_samples,
+        "num_pruned": num_samples - kept.numel(),
+        "prune_ratio_target": prune_ratio,
+        "prune_ratio_realised": round((num_samples - kept.numel()) / num_samples, 6),
+        "seed": seed,
+        "samples_forwarded": ledger.forwarded,
+        "samples_full_data": ledger.full,
+        "saved_share": round(ledger.saved_share, 6),
+        "per_class_kept": None,
+        "per_class_total": None,
+        **facts,
+        **({f"method_{k}": v for k, v in method.scalars().items()} if method.info is not None else {}),
+    }
+    if labels is not None:
+        total = torch.bincount(labels.long())
+        meta["per_class_total"] = total.tolist()
+        meta["per_class_kept"] = torch.bincount(labels.long()[kept.long()], minlength=total.numel()).tolist()
+    return meta
+
+
 def read_pruned_subset(path: str | Path) -> PrunedSubset:
     """Read and validate a subset written at the end of a pruning fit.
 

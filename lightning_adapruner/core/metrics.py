@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 METRIC_PREFIX = "adp/"
 
@@ -52,3 +53,19 @@ class ComputeLedger:
     @property
     def saved_share(self) -> float:
         return 0.0 if self.full == 0 else 1.0 - self.forwarded / self.full
+
+
+def epoch_metrics(session: Any, epoch: int, kept: int) -> tuple[dict[str, float], dict[str, float]]:
+    """What the callback logs for a closed ``epoch`` that kept ``kept`` samples: the harness's numbers under
+    :data:`METRIC_NAMES` and the method's own under ``adp/<name>`` (returned apart too, for the status line)."""
+    n = session.facts.num_samples
+    method = session.method.metrics()
+    metrics = {
+        METRIC_NAMES.keep_share_target: session.budget(epoch) / n,
+        METRIC_NAMES.keep_share: kept / n,
+        METRIC_NAMES.samples_forwarded: float(session.ledger.forwarded),
+        METRIC_NAMES.saved_share: session.ledger.saved_share,
+        **({METRIC_NAMES.task_loss: session.task_loss} if session.task_loss is not None else {}),
+        **{f"{METRIC_PREFIX}{k}": float(v) for k, v in method.items()},
+    }
+    return metrics, method

@@ -16,11 +16,14 @@ import torch
 from torch import Tensor
 
 from lightning_adapruner.core import functional as F
-from lightning_adapruner.core.distributed import Collectives
+from lightning_adapruner.core.distributed import Collectives, resync_method
 from lightning_adapruner.core.epoch import EpochRecord
 from lightning_adapruner.core.method import FitInfo, PruningMethod
 from lightning_adapruner.core.metrics import ComputeLedger
+from lightning_adapruner.core.planning import check_schedule, choose
 from lightning_adapruner.core.schedule import KeepSchedule
+from lightning_adapruner.core.step import StepRecorder
+from lightning_adapruner.core.validation import check_nonnegative
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +107,7 @@ class PruningSession:
         )
         budgets = [self.budget(e) for e in range(facts.max_epochs)]
         self.planned_batches = tuple(self._batches(b) for b in budgets)
-        self._check_schedule(budgets)
+        check_schedule(budgets, self.planned_batches, facts, collectives.world_size, self.prune_ratio, self.class_floor)
         self.method.reset(
             FitInfo(n, self.schedule, self.planned_batches, seed, facts.device, facts.labels, self.class_floor)
         )
@@ -117,41 +120,10 @@ class PruningSession:
         self.nonfinite_total = 0
         self.task_loss: float | None = None
         self.warned_unseen = False
-        self.first_step = True
-        self._recorded_step: tuple[int, int] | None = None
-        self._step_error: Exception | None = None
+        self.step = StepRecorder(self.method, collectives, facts.device)
         self.started, self.restored = True, False
         if stash:
             self._restore(stash)
-
-    def _check_schedule(self, budgets: list[int]) -> None:
-        """Every epoch of the schedule must be able to run; say which setting to change where one cannot."""
-        w, facts = self.comm.world_size, self.facts
-        for epoch, (budget, batches) in enumerate(zip(budgets, self.planned_batches)):
-            where = f"epoch {epoch} of the pruning schedule keeps {budget} of {facts.num_samples} samples"
-            if budget < w:
-                raise ValueError(
-                    f"{where}, fewer than the {w} process(es): a rank would get no samples. Lower prune_ratio "
-                    f"(now {self.prune_ratio}) or the method's annealing"
-                )
-            if batches < 1:
-                raise ValueError(
-                    f"{where}, which makes no batch of {facts.batch_size} per process (drop_last="
-                    f"{facts.drop_last}, limit_train_batches={facts.limit_batches}): lower prune_ratio (now "
-                    f"{self.prune_ratio}), the batch size, or let the last short batch run (drop_last=False)"
-                )
-            if facts.val_check_batches is not None and batches < facts.val_check_batches:
-                raise ValueError(
-                    f"{where} in {batches} batches, fewer than Trainer(val_check_interval={facts.val_check_batches}):"
-                    " validate by a share of the epoch (a float val_check_interval) or every few epochs instead"
-                )
-        if self.class_floor and facts.labels is not None:
-            floors = int(torch.bincount(facts.labels.long()).clamp(max=self.class_floor).sum())
-            if floors > min(budgets):
-                raise ValueError(
-                    f"class_floor={self.class_floor} needs {floors} samples but the smallest epoch keeps "
-                    f"{min(budgets)}: lower class_floor or prune_ratio"
-                )
 
     def _prune_epochs(self, facts: LoaderFacts) -> int:
         if self.prune_epochs is not None:
@@ -198,69 +170,20 @@ class PruningSession:
         return self._all
 
     def _choose(self, candidates: Tensor, budget: int, epoch: int, final: bool = False) -> Tensor:
-        """``budget`` of ``candidates`` by the method; never-forwarded ones kept at the cut's rate, at random."""
-        choose = self.method.final_subset if final else self.method.plan
-        every = candidates is self._all  # positions in the candidates are the samples themselves
-        unknown = None
-        if self.method.needs_evidence:
-            evidence = self.method.evidence()
-            known = self.seen if evidence is None else evidence
-            unknown = ~(known if every else known[candidates])  # over the candidates
-        unseen = 0 if unknown is None else int(unknown.sum())
-        if unseen == 0:
-            kept = choose(candidates, budget, epoch)
-        else:
-            assert unknown is not None
-            self._warn_unseen(unseen, candidates.numel(), epoch)
-            quota = F.evidence_quota(budget, candidates.numel(), unseen)
-            drawn = F.random_pick(unknown, quota, F.generator(self.seed, epoch, F.selection.STREAM_UNSEEN))
-            seen_candidates = (~unknown).nonzero().flatten() if every else candidates[~unknown]
-            kept = torch.cat(
-                [
-                    choose(seen_candidates.to(candidates.dtype), budget - quota, epoch).to(candidates.dtype),
-                    (drawn.nonzero().flatten() if every else candidates[drawn]).to(candidates.dtype),
-                ]
-            )
-        labels = self.facts.labels
-        if self.class_floor and labels is not None:
-            gen = F.generator(self.seed, epoch, F.selection.STREAM_FLOOR)
-            kept = F.enforce_class_floor(kept, candidates, labels, self.class_floor, gen)
-        self._check_plan(kept, candidates, budget, epoch)
-        return kept.to(candidates.dtype)
-
-    def _check_plan(self, kept: Tensor, candidates: Tensor, budget: int, epoch: int) -> None:
-        name = type(self.method).__name__
-        if kept.ndim != 1 or kept.numel() != budget:
-            raise RuntimeError(
-                f"{name}.plan returned {kept.numel()} samples for epoch {epoch}, not its budget of {budget}: LR "
-                "schedules are sized from the budgets, so a plan must hold exactly that many"
-            )
-        n = self.facts.num_samples
-        taken = torch.zeros(n, dtype=torch.bool)
-        if kept.numel() and (int(kept.min()) < 0 or int(kept.max()) >= n):
-            raise RuntimeError(f"{name}.plan for epoch {epoch} returned indices outside [0, {n})")
-        taken[kept] = True
-        if candidates.numel() == n:  # every sample is a candidate: in range and distinct is enough
-            subset = True
-        else:
-            allowed = torch.zeros(n, dtype=torch.bool)
-            allowed[candidates] = True
-            subset = bool(allowed[kept].all())
-        if not subset or int(taken.sum()) != budget:
-            raise RuntimeError(f"{name}.plan for epoch {epoch} must return distinct samples from its candidates")
-
-    def _warn_unseen(self, unseen: int, candidates: int, epoch: int) -> None:
-        if self.warned_unseen or unseen < UNSEEN_WARN_SHARE * candidates:
-            return
-        self.warned_unseen = True
-        log.warning(
-            "epoch %d: %d of %d candidates (%.0f%%) were never forwarded (limit_train_batches, a short fit or a "
-            "resume): they are kept at the cut's own rate, at random, not ranked by a score they never earned",
-            epoch,
-            unseen,
-            candidates,
-            100 * unseen / candidates,
-        )
+        """``budget`` of ``candidates`` (:func:`~lightning_adapruner.core.planning.choose`); warns once when many
+        had no evidence."""
+        kept, unseen = choose(
+            self.method, candidates, candidates is self._all, budget, epoch, self.seen, self.facts.labels,
+            self.class_floor, self.seed, final,
+        )  # fmt: skip
+        if unseen >= UNSEEN_WARN_SHARE * candidates.numel() and not self.warned_unseen:
+            self.warned_unseen = True
+            log.warning(
+                "epoch %d: %d of %d candidates (%.0f%%) were never forwarded (limit_train_batches, a short fit or a "
+                "resume): they are kept at the cut's own rate, at random, not ranked by a score they never earned",
+                epoch, unseen, candidates.numel(), 100 * unseen / candidates.numel(),
+            )  # fmt: skip
+        return kept
 
     def _record_for(self, epoch: int, kept: Tensor) -> EpochRecord:
         w = self.comm.world_size
@@ -290,113 +213,17 @@ class PruningSession:
 
     # ------------------------------------------------------------------ the step (hot path)
     def network_loss(self, loss: Tensor, indices: Tensor | None, inputs: dict[str, Tensor]) -> Tensor:
-        """The loss the network trains on for the current batch; records the batch's statistics.
-
-        With several processes a check that fails on one rank is raised at the batch's end on every rank at once
-        (a rank that raised alone would leave the others waiting in the gather).
-        """
-        record = self._open_record()
-        step = record.steps
-        if self._recorded_step == (record.epoch, step):
-            raise RuntimeError("pruning_loss was called twice for one batch: call it once per training_step")
-        start, stop = record.local_span(step)
-        if self.first_step or indices is not None or loss.ndim != 1 or loss.shape[0] != stop - start:
-            try:  # the checks that can fail; a well-formed step after the first skips them
-                self._check_step(record, step, loss, indices)
-            except (TypeError, ValueError) as error:
-                if self.comm.world_size == 1:
-                    raise
-                self._step_error = error
-                return loss.mean()
-        detached = loss.detach()
-        stats = self.method.observe(detached, **self._inputs(inputs)) if self.method.statistics else None
-        record.record(start, stop, detached, stats)
-        self._recorded_step = (record.epoch, step)
-        weights = record.loss_weights(start, stop)
-        return loss.mean() if weights is None else (weights.to(loss.dtype) * loss).mean()
-
-    def _check_step(self, record: EpochRecord, step: int, loss: Tensor, indices: Tensor | None) -> None:
-        n = record.batch_length(step)
-        if loss.ndim != 1 or loss.shape[0] != n:
-            raise ValueError(
-                f"pruning_loss needs one loss per sample of the batch: got shape {tuple(loss.shape)}, but the batch "
-                f"holds {n} samples. Compute the loss with reduction='none' (reduce any other dimension yourself). If "
-                "the shape is right, your collate_fn or dataset dropped samples: the plugin tracks which samples each "
-                "batch holds, so batches must keep every sample the sampler drew, in order"
-            )
-        if indices is not None and step == 0:
-            self._check_indices(indices, record.indices(step))
-        if self.first_step and self.method.nonnegative_loss and self.comm.world_size == 1:
-            self._check_nonnegative(loss.detach())  # (several processes: checked at the epoch's end, on every rank)
-        self.first_step = False
+        """The loss the network trains on for the current batch (:meth:`StepRecorder.network_loss`)."""
+        return self.step.network_loss(self._open_record(), loss, indices, inputs)
 
     def end_batch(self, returned_loss: bool) -> None:
-        """Close the current batch: gather its statistics from every rank and move on."""
-        record = self._open_record()
-        step = record.steps
-        recorded = self._recorded_step == (record.epoch, step)
-        error, self._step_error = self._step_error, None
-        if self.comm.world_size > 1:  # the flag column: 1 recorded, 0 skipped, -1 forgot pruning_loss, -2 failed
-            rows = record.take_pending(step, self.facts.device)
-            flag = -2.0 if error is not None else 1.0 if recorded else (-1.0 if returned_loss else 0.0)
-            rows = torch.cat([rows, torch.full((rows.shape[0], 1), flag, device=rows.device)], dim=1)
-            gathered = self.comm.gather_rows(rows)
-            flags = gathered[:, 0, -1].tolist() if gathered.shape[1] else [flag] * self.comm.world_size
-            if -2.0 in flags:
-                rank = flags.index(-2.0)
-                raise error or RuntimeError(f"pruning_loss failed its checks on rank {rank} (see its error); all stop")
-            forgot = -1.0 in flags
-            if not forgot:
-                record.record_gathered(step, gathered[..., :-1])
-            ranks_recorded = tuple(f == 1.0 for f in flags)
-        else:
-            forgot, ranks_recorded = returned_loss and not recorded, (recorded,)
-        if forgot:
-            raise RuntimeError(
-                f"training_step returned a loss but did not call `self.pruning_loss(per_sample_loss)`, so "
-                f"{type(self.method).__name__} has nothing to learn from. Return `self.pruning_loss(...)` from "
-                "training_step (returning None to skip a batch is fine)"
-            )
-        record.advance(ranks_recorded)
+        """Close the current batch (:meth:`StepRecorder.end_batch`)."""
+        self.step.end_batch(self._open_record(), returned_loss)
 
     def _open_record(self) -> EpochRecord:
         if self.record is None:
             raise RuntimeError("no pruning epoch is open: the training dataloader was not prepared by DataPruning")
         return self.record
-
-    def _inputs(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
-        missing = [name for name in self.method.inputs if name not in inputs]
-        if missing:
-            given = ", ".join(f"{m}=..." for m in self.method.inputs)
-            raise ValueError(
-                f"{type(self.method).__name__} needs {missing} for its statistics: call "
-                f"`self.pruning_loss(per_sample_loss, {given})` in training_step"
-            )
-        return {name: inputs[name].detach() for name in self.method.inputs}
-
-    @staticmethod
-    def _check_indices(indices: Tensor, tracked: Tensor) -> None:
-        if not isinstance(indices, Tensor) or indices.is_floating_point() or indices.dtype == torch.bool:
-            got = indices.dtype if isinstance(indices, Tensor) else type(indices).__name__
-            raise TypeError(
-                f"pruning_loss(indices=...) needs the batch's dataset indices as an integer tensor, got {got}; or "
-                "leave indices out: the plugin knows which samples each batch holds"
-            )
-        if indices.shape != tracked.shape or not torch.equal(indices.to(tracked.device).long(), tracked.long()):
-            raise ValueError(
-                "pruning_loss got indices that are not the samples of this batch: pass the dataset indices the batch "
-                "carries (IndexedDataset's `batch.index`), not positions in the batch, or leave indices out: the "
-                "plugin knows which samples each batch holds"
-            )
-
-    def _check_nonnegative(self, loss: Tensor) -> None:
-        finite = loss[torch.isfinite(loss)]
-        if finite.numel() and float(finite.min()) < 0:
-            raise ValueError(
-                f"{type(self.method).__name__} needs per-sample losses >= 0, got {float(finite.min()):.4g}: its "
-                "objective takes -log(loss). Shift the loss by a constant so it is non-negative (e.g. add the bound "
-                "of a Gaussian NLL), or pick a method that ranks any real loss (infobatch, seta, el2n, random)"
-            )
 
     # ------------------------------------------------------------------ epoch end
     def close(self) -> None:
@@ -405,7 +232,7 @@ class PruningSession:
         if record is None:
             return
         if self.method.nonnegative_loss and (low := record.negative_loss()) is not None:
-            self._check_nonnegative(torch.tensor([low]))  # before any update: the state stays as it was
+            check_nonnegative(type(self.method).__name__, torch.tensor([low]))  # before any update
         total, count = 0.0, 0
         for observations in record.observations():  # in pieces of the epoch: methods update elementwise
             self.method.update(observations)
@@ -432,16 +259,8 @@ class PruningSession:
                 nonfinite,
                 record.epoch,
             )
-        self._check_ranks_agree()
+        resync_method(self.method, self.comm, self.facts.device)
         self.closed_epoch, self.record = record.epoch, None
-
-    def _check_ranks_agree(self) -> None:
-        if self.comm.world_size <= 1:
-            return
-        checksum = self.method.checksum().to(self.facts.device)
-        if not self.comm.same_everywhere(checksum):
-            log.warning("pruning state differed across ranks (float drift); re-synchronising it from rank 0")
-            self.method.load_state_dict(self.comm.broadcast(self.method.state_dict()))
 
     def finish(self, epoch: int) -> Tensor:
         """Close the fit: the exported subset of ``round((1 - p) N)`` samples."""
@@ -502,7 +321,7 @@ class PruningSession:
         self.closed_epoch = int(state["closed_epoch"])
         self.ledger = ComputeLedger(int(state["forwarded"]), int(state["full"]))
         self.nonfinite_total = int(state.get("nonfinite", 0))
-        self.first_step, self.restored = False, True
+        self.step.first, self.restored = False, True
         if state["record"] is not None:  # an epoch was running: rebuild its order, then its recorded steps
             saved = state["record"]
             self.record = self._record_for(int(saved["epoch"]), self.kept)

@@ -1,0 +1,127 @@
+"""The checks of what users hand the plugin: one clear error per bad input, naming the problem and the fix."""
+
+from __future__ import annotations
+
+import logging
+import numbers
+from typing import Any
+
+import torch
+from torch import Tensor
+
+log = logging.getLogger(__name__)
+
+
+def check_ratio(value: Any, name: str = "prune_ratio") -> float:
+    """``value`` as a float in ``[0, 1)``; numpy and 0-d torch numbers are accepted.
+
+    Example::
+
+        >>> check_ratio(torch.tensor(0.25)), check_ratio(0)
+        (0.25, 0.0)
+    """
+    if isinstance(value, Tensor) and value.numel() == 1 and value.dtype != torch.bool:
+        value = value.item()
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not ok or not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1) (the share of samples removed), got {value!r}")
+    return float(value)
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an int ``>= minimum`` (numpy integers accepted, bools refused).
+
+    Example::
+
+        >>> check_int("warmup_epochs", 2, minimum=0)
+        2
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_batch_loss(loss: Tensor, batch_length: int) -> None:
+    """``pruning_loss`` needs one loss per sample the batch holds."""
+    if loss.ndim != 1 or loss.shape[0] != batch_length:
+        raise ValueError(
+            f"pruning_loss needs one loss per sample of the batch: got shape {tuple(loss.shape)}, but the batch holds "
+            f"{batch_length} samples. Compute the loss with reduction='none' (reduce any other dimension yourself). If "
+            "the shape is right, your collate_fn or dataset dropped samples: the plugin tracks which samples each "
+            "batch holds, so batches must keep every sample the sampler drew, in order"
+        )
+
+
+def check_indices(indices: Any, tracked: Tensor) -> None:
+    """Indices a user passes must be the batch's dataset indices (catches positions passed by mistake)."""
+    if not isinstance(indices, Tensor) or indices.is_floating_point() or indices.dtype == torch.bool:
+        got = indices.dtype if isinstance(indices, Tensor) else type(indices).__name__
+        raise TypeError(
+            f"pruning_loss(indices=...) needs the batch's dataset indices as an integer tensor, got {got}; or leave "
+            "indices out: the plugin knows which samples each batch holds"
+        )
+    if indices.shape != tracked.shape or not torch.equal(indices.to(tracked.device).long(), tracked.long()):
+        raise ValueError(
+            "pruning_loss got indices that are not the samples of this batch: pass the dataset indices the batch "
+            "carries (IndexedDataset's `batch.index`), not positions in the batch, or leave indices out: the plugin "
+            "knows which samples each batch holds"
+        )
+
+
+def check_nonnegative(method: str, loss: Tensor) -> None:
+    """Methods whose statistics take ``-log(loss)`` refuse negative losses."""
+    finite = loss[torch.isfinite(loss)]
+    if finite.numel() and float(finite.min()) < 0:
+        raise ValueError(
+            f"{method} needs per-sample losses >= 0, got {float(finite.min()):.4g}: its objective takes -log(loss). "
+            "Shift the loss by a constant so it is non-negative (e.g. add the bound of a Gaussian NLL), or pick a "
+            "method that ranks any real loss (infobatch, seta, el2n, random)"
+        )
+
+
+def method_inputs(method: Any, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The detached tensors ``method.inputs`` names, from what ``pruning_loss`` received."""
+    missing = [name for name in method.inputs if name not in inputs]
+    if missing:
+        given = ", ".join(f"{m}=..." for m in method.inputs)
+        raise ValueError(
+            f"{type(method).__name__} needs {missing} for its statistics: call "
+            f"`self.pruning_loss(per_sample_loss, {given})` in training_step"
+        )
+    return {name: inputs[name].detach() for name in method.inputs}
+
+
+def check_fit(trainer: Any, pl_module: Any, pruning: Any, harness: type) -> None:
+    """What a pruning fit needs of the Trainer and the module, checked when the fit sets up.
+
+    Raises:
+        TypeError: a module without the mixin.
+        ValueError: two pruning callbacks, no finite ``max_epochs``, ``overfit_batches``.
+    """
+    from lightning.pytorch.utilities import rank_zero_warn
+
+    owner, name = type(pruning).__name__, type(pl_module).__name__
+    if not callable(getattr(pl_module, "pruning_loss", None)):
+        raise TypeError(
+            f"{owner} needs the LightningModule to mix in PruningPerformanceController, but {name} does not. Fix: "
+            f"`class {name}(PruningPerformanceController, LightningModule)` and return "
+            "`self.pruning_loss(per_sample_loss)` from training_step"
+        )
+    others = [c for c in trainer.callbacks if isinstance(c, harness)]
+    if len(others) > 1:
+        raise ValueError(f"one pruning callback drives a fit, got {len(others)}: keep one of {others}")
+    if trainer.max_epochs is None or trainer.max_epochs < 1:
+        raise ValueError(
+            f"{owner} schedules pruning by epoch and needs a finite number of epochs; pass Trainer(max_epochs=...) "
+            f"(got max_epochs={trainer.max_epochs})"
+        )
+    if trainer.overfit_batches > 0:
+        raise ValueError(
+            f"{owner} cannot run with Trainer(overfit_batches={trainer.overfit_batches}): Lightning then replaces the "
+            "training sampler, so the pruning plan would not be what is trained on"
+        )
+    if trainer.max_epochs <= pruning.warmup_epochs and pruning.prune_ratio > 0 and not pruning.method.forward_all:
+        rank_zero_warn(
+            f"max_epochs={trainer.max_epochs} <= warmup_epochs={pruning.warmup_epochs}: no epoch is pruned during "
+            "training (the kept subset is still exported at the end). Lower warmup_epochs or train longer."
+        )
