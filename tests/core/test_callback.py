@@ -24,6 +24,7 @@ from lightning_adapruner import (
 def fit(n=400, epochs=5, batch_size=32, callbacks=(), model=None, ds=None, trainer_kwargs=None, **adp_kwargs):
     L.seed_everything(0)
     adp_kwargs.setdefault("export_dir", False)
+    adp_kwargs.setdefault("anneal", 0.0)  # these tests pin the harness's own schedule
     adp = AdaptiveDatasetPruning(**adp_kwargs)
     rec = EpochRecorder()
     model = model or TinyModel()
@@ -115,7 +116,7 @@ def test_bf16_mixed_precision_updates_the_mask():
 
 def test_saved_share_compares_with_full_data_under_the_same_limit_train_batches():
     model = TinyModel()
-    adp = AdaptiveDatasetPruning(prune_ratio=0.0, export_dir=False)
+    adp = AdaptiveDatasetPruning(prune_ratio=0.0, export_dir=False, anneal=0.0)
     t = trainer(max_epochs=3, callbacks=[adp], limit_train_batches=0.5)
     t.fit(model, loader(random_dataset(400), 10))
     forwarded = sum(model.seen_in(e).numel() for e in model.seen)
@@ -213,7 +214,7 @@ def test_two_pruning_callbacks_are_refused():
 
 
 def test_a_ratio_so_high_that_a_rank_gets_nothing():
-    t = trainer(max_epochs=2, callbacks=[AdaptiveDatasetPruning(0.99, export_dir=False)])
+    t = trainer(max_epochs=2, callbacks=[AdaptiveDatasetPruning(0.99, export_dir=False, anneal=0.0)])
     with pytest.raises(ValueError, match="a rank would get no samples"):
         t.fit(TinyModel(), loader(random_dataset(10)))
 
@@ -341,7 +342,7 @@ def test_never_forwarded_samples_are_kept_at_the_cut_rate_not_by_a_score_they_ne
 def test_epochs_that_cannot_run_are_refused_before_training():
     from lightning_adapruner import InfoBatchPruning
 
-    cb = DataPruning(InfoBatchPruning(), 0.8, export_dir=False)  # annealing squeezes the pruned epochs to nothing
+    cb = DataPruning(InfoBatchPruning(anneal=0.5), 0.8, export_dir=False)  # annealing squeezes the pruned epochs
     with pytest.raises(ValueError, match="epoch 1 of the pruning schedule keeps 0"):
         trainer(max_epochs=4, callbacks=[cb]).fit(TinyModel(), loader(random_dataset(300)))
     cb = DataPruning(RandomPruning(), 0.8, export_dir=False)

@@ -127,7 +127,7 @@ def _checkpoints(tmp_path, every_n_train_steps=None, cb=None, epochs=3, batch=16
     ckpt = ModelCheckpoint(
         dirpath=tmp_path, filename="{epoch}-{step}", save_top_k=-1, every_n_train_steps=every_n_train_steps
     )
-    cb = cb or DataPruning(AdaPruner(), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
+    cb = cb or DataPruning(AdaPruner(anneal=0.0), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
     t = trainer(max_epochs=epochs, callbacks=[cb, ckpt], enable_checkpointing=True, default_root_dir=tmp_path)
     t.fit(TinyModel(), loader(random_dataset(300), batch))
     return cb
@@ -143,7 +143,7 @@ def test_a_resume_with_other_settings_is_refused_not_silently_restarted(tmp_path
     _checkpoints(tmp_path)
     ckpt = tmp_path / "epoch=1-step=31.ckpt"
     with pytest.raises(ValueError, match="prune_ratio=0.4, this fit has prune_ratio=0.3"):
-        _resume(ckpt, DataPruning(AdaPruner(), 0.3, warmup_epochs=1, prune_epochs=1, export_dir=False))
+        _resume(ckpt, DataPruning(AdaPruner(anneal=0.0), 0.3, warmup_epochs=1, prune_epochs=1, export_dir=False))
     with pytest.raises(ValueError, match="pruning method 'adapruner', not 'rs2'"):
         _resume(ckpt, DataPruning(RS2Pruning(), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False))
     # the same method and ratio through the AdaPruner preset: the state is found under the one state key
@@ -159,14 +159,14 @@ def test_a_checkpoint_without_pruning_state_warns(tmp_path):
     t.fit(TinyModel(), loader(random_dataset(300), 16))
     t.save_checkpoint(tmp_path / "plain.ckpt")
     with pytest.warns(UserWarning, match="holds no pruning state"):
-        _resume(tmp_path / "plain.ckpt", DataPruning(AdaPruner(), 0.4, export_dir=False), epochs=2)
+        _resume(tmp_path / "plain.ckpt", DataPruning(AdaPruner(anneal=0.0), 0.4, export_dir=False), epochs=2)
 
 
 def test_a_mid_epoch_resume_with_another_batch_size_is_refused(tmp_path):
     _checkpoints(tmp_path, every_n_train_steps=5)
     ckpt = tmp_path / "epoch=1-step=25.ckpt"  # 19 batches in epoch 0: step 25 is inside epoch 1
     with pytest.raises(ValueError, match="lays out differently.*batch_size 16 -> 32"):
-        _resume(ckpt, DataPruning(AdaPruner(), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False), batch=32)
+        _resume(ckpt, DataPruning(AdaPruner(anneal=0.0), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False), batch=32)
 
 
 def test_the_checkpoint_seed_wins_over_a_new_global_seed(tmp_path):

@@ -26,9 +26,10 @@ def _conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
 
 
 class LeNet(nn.Module):
-    """A LeNet-5-size CNN for 28x28 grey images (62k parameters at the default widths): the study's network.
+    """A LeNet-5-size CNN (62k parameters at the default widths on 28x28 grey images): the study's network.
 
-    ``conv5x5(c1, pad 2) -> pool -> conv5x5(c2) -> pool -> linear(120) -> linear(84) -> linear``, ReLU between.
+    ``conv5x5(c1, pad 2) -> pool -> conv5x5(c2) -> pool to 5x5 -> linear(120) -> linear(84) -> linear``, ReLU
+    between. The second pooling is adaptive, so other image sizes work too (on 28x28 it is the usual 2x2 pool).
 
     Args:
         in_channels: channels of the input images.
@@ -39,6 +40,8 @@ class LeNet(nn.Module):
 
         >>> LeNet(in_channels=1, num_classes=10)(torch.randn(2, 1, 28, 28)).shape
         torch.Size([2, 10])
+        >>> LeNet(in_channels=3, num_classes=10)(torch.randn(2, 3, 32, 32)).shape
+        torch.Size([2, 10])
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, channels: Sequence[int] = (6, 16)) -> None:
@@ -47,7 +50,7 @@ class LeNet(nn.Module):
         _check_positive(in_channels=in_channels, num_classes=num_classes, c1=c1, c2=c2)
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, c1, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Conv2d(c1, c2, 5), nn.ReLU(inplace=True), nn.AdaptiveMaxPool2d(5), nn.Flatten(),
         )  # fmt: skip
         self.classifier = nn.Sequential(
             nn.Linear(c2 * 5 * 5, 120), nn.ReLU(inplace=True), nn.Linear(120, 84), nn.ReLU(inplace=True),

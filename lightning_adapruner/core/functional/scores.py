@@ -58,17 +58,17 @@ def annealed_keep_share_at(
     max_epochs: int,
     anneal: float,
 ) -> float:
-    """A keep share with full data in the warm-up and in the last ``ceil(anneal * max_epochs)`` epochs and a
-    constant share ``q`` in between, ``q`` chosen so the run forwards as many samples as the standard
-    schedule (:func:`keep_share_at`) at the same ``prune_ratio`` (clipped to ``[0, 1]``): InfoBatch's
-    annealing at an equal budget.
+    """A keep share with full data in the warm-up and in the last ``floor(anneal * max_epochs)`` epochs (none in
+    a fit too short for one) and a constant share ``q`` in between, ``q`` chosen so the run forwards as many
+    samples as the standard schedule (:func:`keep_share_at`) at the same ``prune_ratio`` (clipped to
+    ``[0, 1]``): InfoBatch's annealing at an equal budget.
 
     Example::
 
         >>> [round(annealed_keep_share_at(e, 0.5, 1, 1, "step", 8, 0.125), 3) for e in range(8)]
         [1.0, 0.417, 0.417, 0.417, 0.417, 0.417, 0.417, 1.0]
     """
-    annealed = min(math.ceil(anneal * max_epochs), max(max_epochs - warmup_epochs, 0))
+    annealed = min(math.floor(anneal * max_epochs + 1e-9), max(max_epochs - warmup_epochs, 0))
     pruned_epochs = max_epochs - warmup_epochs - annealed
     if epoch < warmup_epochs or epoch >= max_epochs - annealed or pruned_epochs <= 0:
         return 1.0
