@@ -274,6 +274,11 @@ def main() -> None:
 
         report = build_report(out, out / "report")
         print(f"report: {report}")
+        if not args.ablation and out == ROOT / "benchmarks" / "results" / "study":
+            from study_tables import write_docs
+
+            write_docs(out)
+            print("README.md's results and BENCHMARKS.md's study section: rewritten")
         if args.ablation:
             table = ablation_table(out)
             (out / "report" / "ablation.md").write_text(table)

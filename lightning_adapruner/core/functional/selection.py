@@ -103,10 +103,10 @@ def select_top(
         return torch.empty(0, dtype=torch.long)
     s = torch.nan_to_num(scores.detach().float().cpu(), nan=float("-inf"))
     threshold = torch.kthvalue(s, n - k + 1).values  # the k-th largest
-    above = (s > threshold).nonzero().flatten()
+    keep = s > threshold
     ties = (s == threshold).nonzero().flatten()
-    chosen = ties[random_subset(k - above.numel(), ties.numel(), gen)]
-    return torch.sort(torch.cat([above, chosen])).values
+    keep[ties[random_subset(k - int(keep.sum()), ties.numel(), gen)]] = True
+    return keep.nonzero().flatten()  # sorted by construction: no O(k log k) sort
 
 
 def _select_with_floor(scores: Tensor, k: int, gen: torch.Generator, labels: Tensor, class_floor: int) -> Tensor:
