@@ -213,6 +213,8 @@ class DataPruning(Callback):
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._session.load_state_dict(state_dict)
+        if self._loader is not None and self._session.record is not None:  # restored after the loader was made
+            self._point_sampler(self._session.record)  # (FSDP, DeepSpeed): continue at the checkpoint's position
 
     # ------------------------------------------------------------------ workers
     def _begin_fit(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -255,9 +257,11 @@ class DataPruning(Callback):
                 [], trainer.world_size, trainer.global_rank, info.shuffle, drop_last=self.drop_last
             )
             self._loader = with_sampler(user_loader, self._sampler, _lightning.replace_sampler)
-        record = self._session.plan(epoch)
-        self._sampler.set_order(record.order_cpu, record.epoch, start=record.steps * record.batch_size)
+        self._point_sampler(self._session.plan(epoch))
         return self._loader
+
+    def _point_sampler(self, record: Any) -> None:
+        self._sampler.set_order(record.order_cpu, record.epoch, start=record.steps * record.batch_size)
 
     def _start(self, trainer: pl.Trainer, loader: Any, info: Any) -> None:
         interval = trainer.val_check_interval

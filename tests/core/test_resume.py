@@ -177,3 +177,49 @@ def test_the_checkpoint_seed_wins_over_a_new_global_seed(tmp_path):
     resumed = DataPruning(RS2Pruning(), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
     _resume(tmp_path / "rs2" / "epoch=1-step=31.ckpt", resumed)
     assert resumed._seed == 0 and resumed.method.fit.seed == 0
+
+
+class LateRestore(L.pytorch.strategies.SingleDeviceStrategy):
+    """Restores callbacks after ``strategy.setup``, as FSDP and DeepSpeed do: after ``configure_optimizers`` has
+    sized its scheduler with ``pruning_stepping_batches``, which already made the epoch's loader."""
+
+    @property
+    def restore_checkpoint_after_setup(self) -> bool:
+        return True
+
+
+class FailAtStep(L.Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == self.step:
+            raise RuntimeError("interrupted")
+
+
+def test_a_mid_epoch_resume_under_a_strategy_that_restores_late_is_exact(tmp_path):
+    def fit(root, callbacks=(), ckpt_path=None):
+        L.seed_everything(0)
+        cb = DataPruning(AdaPruner(anneal=0.0), 0.4, warmup_epochs=1, prune_epochs=2, export_dir=False, seed=3)
+        model = TinyModel(scheduler="pruned")  # configure_optimizers calls pruning_stepping_batches
+        t = trainer(
+            max_epochs=3,
+            strategy=LateRestore(device=torch.device("cpu")),
+            callbacks=[cb, *callbacks],
+            enable_checkpointing=bool(callbacks),
+            default_root_dir=root,
+        )
+        try:
+            t.fit(model, loader(random_dataset(100), 10), ckpt_path=ckpt_path)
+        except RuntimeError as err:
+            assert "interrupted" in str(err)
+        return cb, model
+
+    full, full_model = fit(tmp_path / "full")
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=3, save_top_k=-1, filename="{step}")
+    fit(tmp_path / "run", callbacks=[ckpt, FailAtStep(8)])
+    resumed, model = fit(tmp_path / "resumed", ckpt_path=tmp_path / "ckpt" / "step=6.ckpt")  # inside epoch 0
+    assert len(model.seen[0]) == 4 and model.mismatches == 0  # batches 6..9 of the warm-up, the right samples
+    assert torch.equal(torch.cat(model.seen[0]), torch.cat(full_model.seen[0][6:]))
+    assert torch.equal(resumed.method.logits, full.method.logits)
+    assert torch.equal(resumed.kept_indices, full.kept_indices)
