@@ -282,6 +282,10 @@ def main() -> None:
         if args.ablation:
             table = ablation_table(out)
             (out / "report" / "ablation.md").write_text(table)
+            if out == ROOT / "benchmarks" / "results" / "ablation":
+                from study_tables import fill
+
+                fill(ROOT / "BENCHMARKS.md", "ablation", table)
             print(table)
     if progress.failed:
         sys.exit(1)

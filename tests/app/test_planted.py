@@ -15,7 +15,8 @@ no annealing), seeds 0/1: sampler mode duplicates 1.77/1.72x, flipped 1.56/1.67x
 
 The project's default variant (unweighted network loss, the last 12.5% of the epochs on full data) exports a
 subset that prunes duplicates even harder (seeds 0/1: 2.31/2.43x) but not flipped labels (0.72/0.75x, under the
-base rate; why the annealed epochs undo it is not yet examined). Without the annealing the unweighted variant finds both (seed 0: 1.85x and 1.62x). So the test holds each
+base rate; why the annealed epochs undo it is not yet examined). Without the annealing the unweighted variant
+finds both (seed 0: 1.85x and 1.62x). So the test holds each
 variant to what it does; the README says which to use to find label noise.
 """
 

@@ -166,7 +166,8 @@ def test_a_mid_epoch_resume_with_another_batch_size_is_refused(tmp_path):
     _checkpoints(tmp_path, every_n_train_steps=5)
     ckpt = tmp_path / "epoch=1-step=25.ckpt"  # 19 batches in epoch 0: step 25 is inside epoch 1
     with pytest.raises(ValueError, match="lays out differently.*batch_size 16 -> 32"):
-        _resume(ckpt, DataPruning(AdaPruner(anneal=0.0), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False), batch=32)
+        pruning = DataPruning(AdaPruner(anneal=0.0), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
+        _resume(ckpt, pruning, batch=32)
 
 
 def test_the_checkpoint_seed_wins_over_a_new_global_seed(tmp_path):
