@@ -36,7 +36,7 @@ class KeepSchedule:
         return F.keep_share_at(epoch, self.prune_ratio, self.warmup_epochs, self.prune_epochs, self.shape)
 
     def annealed(self, epoch: int, anneal: float) -> float:
-        """The same total of samples with full data in the last ``ceil(anneal * max_epochs)`` epochs
+        """The same total of samples with full data in the last ``floor(anneal * max_epochs)`` epochs
         (:func:`~lightning_adapruner.core.functional.annealed_keep_share_at`)."""
         return F.annealed_keep_share_at(
             epoch, self.prune_ratio, self.warmup_epochs, self.prune_epochs, self.shape, self.max_epochs, anneal

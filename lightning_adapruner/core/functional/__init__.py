@@ -24,6 +24,7 @@ from lightning_adapruner.core.functional.schedule import (
     stepping_batches,
 )
 from lightning_adapruner.core.functional.scores import (
+    annealed_epochs,
     annealed_keep_share_at,
     el2n_scores,
     forgetting_scores,
@@ -49,6 +50,7 @@ __all__ = [
     "SCHEDULE_SHAPES",
     "ScheduleShape",
     "Trajectory",
+    "annealed_epochs",
     "annealed_keep_share_at",
     "el2n_scores",
     "enforce_class_floor",

@@ -49,6 +49,18 @@ def forgetting_scores(forgets: Tensor, ever_correct: Tensor) -> Tensor:
     return torch.where(ever_correct, scores, torch.full_like(scores, float("inf")))
 
 
+def annealed_epochs(max_epochs: int, anneal: float) -> int:
+    """How many final epochs an ``anneal`` share of ``max_epochs`` covers: ``floor(anneal * max_epochs)``, the one
+    rule every annealing method here uses (a share that lands on a whole number within float error counts as it).
+
+    Example::
+
+        >>> annealed_epochs(20, 0.125), annealed_epochs(8, 0.125), annealed_epochs(10, 0.3), annealed_epochs(5, 0.0)
+        (2, 1, 3, 0)
+    """
+    return math.floor(anneal * max_epochs + 1e-9)
+
+
 def annealed_keep_share_at(
     epoch: int,
     prune_ratio: float,
@@ -68,7 +80,7 @@ def annealed_keep_share_at(
         >>> [round(annealed_keep_share_at(e, 0.5, 1, 1, "step", 8, 0.125), 3) for e in range(8)]
         [1.0, 0.417, 0.417, 0.417, 0.417, 0.417, 0.417, 1.0]
     """
-    annealed = min(math.floor(anneal * max_epochs + 1e-9), max(max_epochs - warmup_epochs, 0))
+    annealed = min(annealed_epochs(max_epochs, anneal), max(max_epochs - warmup_epochs, 0))
     pruned_epochs = max_epochs - warmup_epochs - annealed
     if epoch < warmup_epochs or epoch >= max_epochs - annealed or pruned_epochs <= 0:
         return 1.0

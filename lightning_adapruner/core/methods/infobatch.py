@@ -18,7 +18,7 @@ class InfoBatchPruning(PruningMethod):
     """InfoBatch (Qin et al., ICLR 2024) at the harness's budgets.
 
     Each pruned epoch drops, at random, samples whose last loss is below the mean and up-weights the kept
-    below-mean samples by ``1 / (1 - dropped share)``; the warm-up and the last ``ceil(anneal * max_epochs)``
+    below-mean samples by ``1 / (1 - dropped share)``; the warm-up and the last ``floor(anneal * max_epochs)``
     epochs use full data, the epochs in between a constant share chosen so the fit forwards as many samples
     as the other methods at the same ``prune_ratio``
     (:func:`~lightning_adapruner.core.functional.annealed_keep_share_at`). InfoBatch drops at most

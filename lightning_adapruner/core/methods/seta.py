@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 
 import torch
 from torch import Tensor
@@ -21,7 +20,7 @@ class SeTaPruning(PruningMethod):
     hard), keeps the groups of a window that slides one group harder per epoch
     (:func:`~lightning_adapruner.core.functional.seta_window`, ``round(num_groups * window_scale)`` groups
     wide; the first pruned epoch keeps all) and draws the epoch's budget uniformly from them. In the last
-    ``ceil(anneal * max_epochs)`` epochs it draws uniformly from all samples (SeTa's annealing). A window that
+    ``floor(anneal * max_epochs)`` epochs it draws uniformly from all samples (SeTa's annealing). A window that
     holds fewer samples than the budget widens one group at a time (our extension; counted in the export's
     ``method_widened_groups``).
 
@@ -56,7 +55,7 @@ class SeTaPruning(PruningMethod):
     def plan(self, candidates: Tensor, budget: int, epoch: int) -> Tensor:
         schedule = self.fit.schedule
         gen = F.generator(self.fit.seed, epoch, F.selection.STREAM_METHOD + 4)
-        if epoch >= schedule.max_epochs - math.ceil(self.anneal * schedule.max_epochs):
+        if epoch >= schedule.max_epochs - F.annealed_epochs(schedule.max_epochs, self.anneal):
             return candidates[F.random_subset(budget, candidates.numel(), gen)]
         losses = torch.nan_to_num(self.last_loss.cpu()[candidates.long()], nan=0.0)
         kept, widened = F.seta_plan(
