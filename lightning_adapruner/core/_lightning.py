@@ -60,3 +60,17 @@ def replace_sampler(dataloader: Any, sampler: Any) -> Any:
 
     update = _private("lightning.pytorch.utilities.data", "_update_dataloader")
     return update(dataloader, sampler, mode=RunningStage.TRAINING)
+
+
+def replays_checkpoint_batch(trainer: Any) -> bool:
+    """Whether the fit resumes from a checkpoint saved inside a training batch (``on_train_batch_end``, where
+    ``ModelCheckpoint(every_n_train_steps=...)`` saves) on a Lightning that restarts such a checkpoint one batch
+    early: 2.4 does; 2.5 resumes it exactly (its epoch loop's ``restarted_on_train_batch_end``).
+
+    Read before the epoch loop resets its progress, from the loaded counters: a batch ``ready`` but not yet
+    ``completed`` is one Lightning 2.4 runs again."""
+    epoch_loop = trainer.fit_loop.epoch_loop
+    if hasattr(type(epoch_loop), "restarted_on_train_batch_end"):
+        return False
+    current = epoch_loop.batch_progress.current
+    return current.ready > current.completed

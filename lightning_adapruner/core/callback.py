@@ -26,7 +26,7 @@ from lightning_adapruner.core.method import PruningMethod
 from lightning_adapruner.core.metrics import METRIC_NAMES, epoch_metrics
 from lightning_adapruner.core.sampler import PruningSampler
 from lightning_adapruner.core.session import LoaderFacts, PruningSession
-from lightning_adapruner.core.validation import check_fit, check_int, check_ratio
+from lightning_adapruner.core.validation import check_batch_replay, check_fit, check_int, check_ratio
 
 try:  # lightning >= 2.5 re-exports typing_extensions' override; older versions need it from the source
     from typing_extensions import override
@@ -189,6 +189,11 @@ class DataPruning(Callback):
             self._end_fit(trainer)
 
     @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._session.record is not None and self._session.record.steps:  # a mid-epoch resume, fully restored
+            self._check_replay(trainer)
+
+    @override
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
@@ -295,6 +300,17 @@ class DataPruning(Callback):
                 "continues with the samples not yet forwarded (Lightning's warning about a non-resumable "
                 "dataloader does not apply to them)"
             )
+
+    def _check_replay(self, trainer: pl.Trainer) -> None:
+        interval = trainer.val_check_interval
+        mid_epoch_val = trainer.limit_val_batches != 0 and (isinstance(interval, int) or interval != 1.0)
+        check_batch_replay(
+            type(self).__name__,
+            _lightning.replays_checkpoint_batch(trainer),
+            trainer.limit_train_batches,
+            trainer.accumulate_grad_batches,
+            interval if mid_epoch_val else 1.0,
+        )
 
     def _close_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         session = self._session

@@ -125,3 +125,45 @@ def check_fit(trainer: Any, pl_module: Any, pruning: Any, harness: type) -> None
             f"max_epochs={trainer.max_epochs} <= warmup_epochs={pruning.warmup_epochs}: no epoch is pruned during "
             "training (the kept subset is still exported at the end). Lower warmup_epochs or train longer."
         )
+
+
+def check_batch_replay(
+    owner: str,
+    replays: bool,
+    limit_train_batches: float,
+    accumulate_grad_batches: int,
+    val_check_interval: float,
+) -> None:
+    """Refuse a mid-epoch resume that Lightning would restart one batch early (2.4, a checkpoint saved inside a
+    training batch) where that batch shifts what is trained: the epoch's cut (``limit_train_batches``), the
+    optimiser steps (``accumulate_grad_batches``) or the mid-epoch validations (``val_check_interval``). Without
+    them the pruning sampler's own position keeps the resume exact. ``val_check_interval`` is ``1.0`` where no
+    validation runs inside the epoch.
+
+    Example::
+
+        >>> check_batch_replay("DataPruning", True, 1.0, 1, 1.0)
+        >>> check_batch_replay("DataPruning", False, 0.5, 2, 0.25)
+        >>> check_batch_replay("DataPruning", True, 0.5, 1, 1.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: DataPruning cannot resume this checkpoint exactly: it was saved inside a training batch, ...
+    """
+    shifted = [
+        f"{name}={value}"
+        for name, value, neutral in (
+            ("limit_train_batches", limit_train_batches, 1.0),
+            ("accumulate_grad_batches", accumulate_grad_batches, 1),
+            ("val_check_interval", val_check_interval, 1.0),
+        )
+        if value != neutral or type(value) is not type(neutral)
+    ]
+    if replays and shifted:
+        import lightning
+
+        raise ValueError(
+            f"{owner} cannot resume this checkpoint exactly: it was saved inside a training batch, which lightning "
+            f"{lightning.__version__} restarts one batch early, and with {', '.join(shifted)} that shifts the pruned "
+            "epoch. Fix: upgrade to lightning>=2.5 (which resumes it exactly), or resume from a checkpoint saved at "
+            "an epoch end or after validation (ModelCheckpoint(every_n_epochs=1)); the checkpoint is unchanged"
+        )

@@ -224,3 +224,50 @@ def test_a_mid_epoch_resume_under_a_strategy_that_restores_late_is_exact(tmp_pat
     assert torch.equal(torch.cat(model.seen[0]), torch.cat(full_model.seen[0][6:]))
     assert torch.equal(resumed.method.logits, full.method.logits)
     assert torch.equal(resumed.kept_indices, full.kept_indices)
+
+
+@pytest.mark.parametrize(("limit", "accumulate"), [(1.0, 1), (0.5, 1), (1.0, 2)], ids=["plain", "limit", "accumulate"])
+def test_a_resume_from_inside_a_batch_is_exact_or_refused_by_lightning_version(tmp_path, limit, accumulate):
+    """A checkpoint saved in on_train_batch_end, in the first pruned epoch. Lightning 2.4 restarts it one batch
+    early: harmless for the pruning sampler's own position unless the batch shifts the epoch's cut or the
+    optimiser steps, where the resume is refused with the fix; 2.5+ resumes every case exactly."""
+    from lightning_adapruner.core import _lightning
+
+    def fit(root, callbacks=(), ckpt_path=None):
+        L.seed_everything(0)
+        cb = DataPruning(AdaPruner(anneal=0.0), 0.4, warmup_epochs=1, prune_epochs=2, export_dir=False, seed=3)
+        model = TinyModel()
+        t = trainer(
+            max_epochs=3,
+            callbacks=[cb, *callbacks],
+            enable_checkpointing=bool(callbacks),
+            default_root_dir=root,
+            limit_train_batches=limit,
+            accumulate_grad_batches=accumulate,
+        )
+        try:
+            t.fit(model, loader(random_dataset(200), 10), ckpt_path=ckpt_path)
+        except RuntimeError as err:
+            assert "interrupted" in str(err)
+        return cb, model, t
+
+    full, full_model, _ = fit(tmp_path / "full")
+    epoch0_steps = -(-len(full_model.seen[0]) // accumulate)
+    every = 2
+    stop = epoch0_steps + 2 * every + 1  # two checkpoints inside epoch 1, then an interruption
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=every, save_top_k=-1, filename="{step}")
+    fit(tmp_path / "run", callbacks=[ckpt, FailAtStep(stop)])
+    step = max(s for s in range(every, stop, every) if s > epoch0_steps)
+    path = tmp_path / "ckpt" / f"step={step}.ckpt"
+    probe = trainer(max_epochs=3)  # what this Lightning does with such a checkpoint
+    replays = not hasattr(type(probe.fit_loop.epoch_loop), "restarted_on_train_batch_end")
+    if replays and (limit, accumulate) != (1.0, 1):
+        with pytest.raises(ValueError, match=r"saved inside a training batch.*lightning>=2\.5"):
+            fit(tmp_path / "resumed", ckpt_path=path)
+        return
+    resumed, model, t = fit(tmp_path / "resumed", ckpt_path=path)
+    done = (step - epoch0_steps) * accumulate  # batches of epoch 1 before the checkpoint
+    assert torch.equal(torch.cat(model.seen[1]), torch.cat(full_model.seen[1][done:])) and model.mismatches == 0
+    assert torch.equal(resumed.method.logits, full.method.logits)
+    assert torch.equal(resumed.kept_indices, full.kept_indices)
+    assert _lightning.replays_checkpoint_batch(t) is False  # after the fit: nothing left half-done
