@@ -18,6 +18,7 @@ state are written once here. The harness (:class:`~lightning_adapruner.DataPruni
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -182,10 +183,20 @@ class PruningMethod:
             persistent: saved in checkpoints (non-persistent state is rebuilt from ``default`` on resume).
 
         Raises:
-            ValueError: a name that is not an identifier, is declared twice, or shadows an attribute.
+            ValueError: a name that is not an identifier, is declared twice, or shadows an attribute; a default
+                function that cannot be pickled (a lambda or a local function).
         """
         if not name.isidentifier() or name in self._specs or hasattr(type(self), name):
             raise ValueError(f"state name {name!r} must be a new identifier that shadows no attribute of the method")
+        if callable(default) and not isinstance(default, Tensor):
+            try:
+                pickle.dumps(default)
+            except (pickle.PicklingError, AttributeError, TypeError) as err:
+                raise ValueError(
+                    f"the default of state {name!r} cannot be pickled ({err}), so the method could not travel to "
+                    "ddp_spawn workers or be deep-copied: define the default function at module level, not as a "
+                    "lambda or a local function"
+                ) from None
         self._specs[name] = _StateSpec(default, dtype, per_sample, persistent)
 
     def __getattr__(self, name: str) -> Any:

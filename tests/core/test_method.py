@@ -7,6 +7,10 @@ from lightning_adapruner import FitInfo, Observations, PruningMethod
 from lightning_adapruner.core.schedule import KeepSchedule
 
 
+def uniform(n, gen):
+    return torch.rand(n, generator=gen)
+
+
 class Declared(PruningMethod):
     name = "declared"
     version = 2
@@ -16,7 +20,7 @@ class Declared(PruningMethod):
         self.add_state("score", 1.5)
         self.add_state("count", 0, dtype=torch.int32)
         self.add_state("flag", False, dtype=torch.bool, persistent=False)
-        self.add_state("noise", lambda n, gen: torch.rand(n, generator=gen))
+        self.add_state("noise", uniform)
         self.add_state("scalar", 3.0, per_sample=False)
 
     def plan(self, candidates, budget, epoch):
@@ -94,6 +98,28 @@ def test_bad_state_names():
         m.add_state("score", 0.0)
     with pytest.raises(ValueError, match="new identifier"):
         m.add_state("plan", 0.0)
+    with pytest.raises(ValueError, match="cannot be pickled.*module level, not as a lambda"):
+        m.add_state("noisy", lambda n, gen: torch.rand(n, generator=gen))
+    assert "noisy" not in m._specs  # refused whole
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["AdaPruner", "EL2NPruning", "ForgettingPruning", "InfoBatchPruning", "RS2Pruning", "RandomPruning", "SeTaPruning"],
+)
+def test_every_method_pickles_before_and_after_its_state_exists(method):
+    """ddp_spawn pickles the callback and its method into each worker; deepcopy does the same walk."""
+    import copy
+    import pickle
+
+    import lightning_adapruner
+
+    fresh = getattr(lightning_adapruner, method)()
+    assert type(pickle.loads(pickle.dumps(fresh))) is type(fresh)
+    fresh.reset(info(n=8))
+    clone = copy.deepcopy(fresh)
+    for name, value in fresh.state_dict()["states"].items():
+        torch.testing.assert_close(clone.state_dict()["states"][name], value, rtol=0, atol=0, equal_nan=True)
 
 
 def test_device_moves_move_every_declared_state():

@@ -35,7 +35,7 @@ class RandomPruning(PruningMethod):
         self.dynamic = bool(dynamic)
         self.nested = not self.dynamic
         self.name = "random_dynamic" if self.dynamic else "random"  # type: ignore[misc]
-        self.add_state("priority", lambda n, gen: torch.rand(n, generator=gen))
+        self.add_state("priority", _uniform)
 
     def plan(self, candidates: Tensor, budget: int, epoch: int) -> Tensor:
         if self.dynamic:
@@ -64,9 +64,7 @@ class RS2Pruning(PruningMethod):
 
     def __init__(self) -> None:
         super().__init__()
-        self.add_state(
-            "perm", lambda n, gen: torch.randperm(n, generator=gen, dtype=torch.int32 if n < 2**31 else torch.long)
-        )
+        self.add_state("perm", _permutation)
         self.add_state("position", 0, dtype=torch.long, per_sample=False)  # how much of the round's permutation is used
         self.add_state("round", 0, dtype=torch.long, per_sample=False)
 
@@ -85,3 +83,11 @@ class RS2Pruning(PruningMethod):
         """RS2 has no static subset: ``k`` samples drawn uniformly."""
         gen = F.generator(self.fit.seed, epoch, F.selection.STREAM_METHOD + 2)
         return candidates[F.random_subset(k, candidates.numel(), gen)]
+
+
+def _uniform(n: int, gen: torch.Generator) -> Tensor:  # module level, not a lambda: ddp_spawn pickles methods
+    return torch.rand(n, generator=gen)
+
+
+def _permutation(n: int, gen: torch.Generator) -> Tensor:
+    return torch.randperm(n, generator=gen, dtype=torch.int32 if n < 2**31 else torch.long)
