@@ -279,7 +279,9 @@ class DataPruning(Callback):
             int(trainer.max_epochs),
             trainer.strategy.root_device,
             training_labels(loader.dataset, info.num_samples, self.targets, self.class_floor, type(self).__name__),
-            interval if isinstance(interval, int) and trainer.limit_val_batches != 0 else None,
+            interval  # batches per epoch; with check_val_every_n_epoch=None it counts across epochs: any goes
+            if isinstance(interval, int) and trainer.limit_val_batches != 0 and trainer.check_val_every_n_epoch
+            else None,
         )
         if trainer.max_steps != -1 and trainer.ckpt_path is not None:
             rank_zero_warn(

@@ -354,6 +354,11 @@ def test_epochs_that_cannot_run_are_refused_before_training():
         trainer(max_epochs=4, callbacks=[cb], val_check_interval=15).fit(
             TinyModel(), loader(random_dataset(600), 32), val
         )
+    # counted across epochs (check_val_every_n_epoch=None) the interval may exceed an epoch: it runs
+    cb = DataPruning(RandomPruning(), 0.5, export_dir=False)
+    t = trainer(max_epochs=4, callbacks=[cb], val_check_interval=15, check_val_every_n_epoch=None)
+    t.fit(TinyModel(), loader(random_dataset(600), 32), val)
+    assert t.current_epoch == 4 and cb.saved_share > 0.3
 
 
 def test_overfit_batches_is_refused():
