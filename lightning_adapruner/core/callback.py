@@ -108,6 +108,7 @@ class DataPruning(Callback):
         self._session = self._new_session()
         self._fit_trainer: pl.Trainer | None = None
         self._uninstall: Callable[[], None] | None = None
+        self._batch_step: int | None = None  # the open batch's step in its epoch, for batch_indices
 
     def _new_session(self) -> PruningSession:
         return PruningSession(
@@ -160,11 +161,14 @@ class DataPruning(Callback):
     @property
     def batch_indices(self) -> Tensor:
         """Dataset indices of the current training batch's samples, in batch order (an int32 or int64 view on the
-        state's device; do not modify it)."""
-        record = self._session.record
-        if record is None:
-            raise RuntimeError(f"{type(self).__name__}.batch_indices is defined inside a training step")
-        return record.indices(record.steps)
+        state's device; do not modify it), from ``on_train_batch_start`` through every callback's
+        ``on_train_batch_end``."""
+        record, step = self._session.record, self._batch_step
+        if record is None or step is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.batch_indices is defined from on_train_batch_start to on_train_batch_end"
+            )
+        return record.indices(step)
 
     def estimated_stepping_batches(self, trainer: pl.Trainer) -> int | float:
         """Optimiser steps the whole fit takes under the pruning schedule: size step-based LR schedulers with it.
@@ -192,6 +196,12 @@ class DataPruning(Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._session.record is not None and self._session.record.steps:  # a mid-epoch resume, fully restored
             self._check_replay(trainer)
+
+    @override
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._batch_step = self._session.record.steps if self._session.record is not None else None
 
     @override
     def on_train_batch_end(
@@ -318,6 +328,7 @@ class DataPruning(Callback):
         session = self._session
         if session.record is None:
             return
+        self._batch_step = None
         epoch, kept = session.record.epoch, session.record.num_unique
         session.close()
         metrics, method_metrics = epoch_metrics(session, epoch, kept)

@@ -433,3 +433,20 @@ def test_the_method_class_instead_of_an_instance():
 
     with pytest.raises(TypeError, match=r"pass AdaPruner\(\), not the class"):
         DataPruning(AdaPruner, 0.3)
+
+
+def test_batch_indices_name_the_batch_in_every_callback_after_the_pruning_one():
+    class After(L.Callback):  # runs after DataPruning's own on_train_batch_end, which closes the batch
+        def __init__(self):
+            self.mismatches, self.checked = 0, 0
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.checked += 1
+            self.mismatches += not torch.equal(pruning.batch_indices.cpu().long(), pl_module.true_indices(batch))
+
+    pruning, after = DataPruning(RandomPruning(), 0.5, warmup_epochs=1, export_dir=False), After()
+    model = TinyModel()
+    trainer(max_epochs=3, callbacks=[pruning, after]).fit(model, loader(random_dataset(100), 16))
+    assert after.checked == sum(len(v) for v in model.seen.values()) and after.mismatches == model.mismatches == 0
+    with pytest.raises(RuntimeError, match="from on_train_batch_start to on_train_batch_end"):
+        _ = pruning.batch_indices
