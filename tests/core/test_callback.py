@@ -12,6 +12,7 @@ from helpers import EpochRecorder, TinyModel, loader, random_dataset, trainer
 from torch.utils.data import Subset
 
 from lightning_adapruner import (
+    AdaPruner,
     AdaptiveDatasetPruning,
     DataPruning,
     EL2NPruning,
@@ -263,6 +264,16 @@ def test_a_class_pruned_away_is_kept_by_class_floor():
     assert (labels[run(0).kept_indices] == 2).sum() == 0, "this seed must prune the rare class away"
     adp = run(1)
     assert (labels[adp.kept_indices] == 2).sum() >= 1 and adp.kept_indices.numel() == round(0.05 * len(small))
+
+
+def test_class_floor_holds_when_some_samples_were_never_forwarded():
+    """limit_train_batches=0.5 leaves half the warm-up unseen: the method ranks the seen part of the budget with no
+    floor of its own (that part alone is too small for one), and the merged set then gets the floor."""
+    ds = random_dataset(100)
+    cb = DataPruning(AdaPruner(anneal=0.0), 0.3, warmup_epochs=1, prune_epochs=1, class_floor=20, export_dir=False)
+    trainer(max_epochs=3, callbacks=[cb], limit_train_batches=0.5).fit(TinyModel(), loader(ds, 10))
+    assert cb._session.seen.sum() < 100  # some samples were never forwarded
+    assert torch.bincount(ds.targets[cb.kept_indices]).min() >= 20 and cb.kept_indices.numel() == 70
 
 
 def test_no_labels_warns_once_and_class_floor_needs_them():
