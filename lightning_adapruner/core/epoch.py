@@ -210,7 +210,9 @@ class EpochRecord:
         """
         if state["epoch"] != self.epoch or set(state["buffers"]) != set(self.buffers):
             raise ValueError(
-                f"the checkpoint's epoch record (epoch {state['epoch']}) does not match epoch {self.epoch}"
+                f"the checkpoint's epoch record (epoch {state['epoch']}, buffers {sorted(state['buffers'])}) does not "
+                f"match epoch {self.epoch} (buffers {sorted(self.buffers)}): it was saved by another fit or another "
+                "version of the method. Resume it with the settings it was saved with, or start the fit afresh"
             )
         saved, now = state.get("layout", {}), self._layout_facts()
         changed = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}

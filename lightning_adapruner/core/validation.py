@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import numbers
 from typing import Any
 
@@ -13,19 +14,34 @@ log = logging.getLogger(__name__)
 
 
 def check_ratio(value: Any, name: str = "prune_ratio") -> float:
-    """``value`` as a float in ``[0, 1)``; numpy and 0-d torch numbers are accepted.
+    """``value`` as a float in ``[0, 1)``; numpy and 0-d torch numbers are accepted. A float32 or float16 number
+    is read as the shortest decimal it stands for (``torch.tensor(0.3)`` is ``0.3``, not ``0.30000001192``), so
+    a checkpoint's ratio compares equal to the same ratio written as a Python float.
 
     Example::
 
-        >>> check_ratio(torch.tensor(0.25)), check_ratio(0)
-        (0.25, 0.0)
+        >>> check_ratio(torch.tensor(0.25)), check_ratio(0), check_ratio(torch.tensor(0.3)), check_ratio(0.3)
+        (0.25, 0.0, 0.3, 0.3)
     """
     if isinstance(value, Tensor) and value.numel() == 1 and value.dtype != torch.bool:
-        value = value.item()
+        low = value.is_floating_point() and value.dtype.itemsize < 8
+        value = _shortest(value.item(), torch.finfo(value.dtype).resolution) if low else value.item()
+    elif getattr(getattr(value, "dtype", None), "kind", "") == "f" and value.dtype.itemsize < 8:  # numpy float32
+        import numpy as np
+
+        value = _shortest(float(value), float(np.finfo(value.dtype).resolution))
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if not ok or not 0.0 <= float(value) < 1.0:
         raise ValueError(f"{name} must be a number in [0, 1) (the share of samples removed), got {value!r}")
     return float(value)
+
+
+def _shortest(value: float, resolution: float) -> float:
+    """``value`` rounded to the fewest significant digits that a float of ``resolution`` still tells apart."""
+    if not math.isfinite(value):
+        return value
+    digits = max(1, round(-math.log10(resolution)) + 1)
+    return float(f"{value:.{digits}g}")
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:
