@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +16,14 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 
-from lightning_adapruner.core import _lightning
 from lightning_adapruner.core import functional as F
-from lightning_adapruner.core.dataset import training_labels
 from lightning_adapruner.core.distributed import collectives_for
 from lightning_adapruner.core.export import SUBSET_NAME, subset_metadata, write_pruned_subset
-from lightning_adapruner.core.loader import inspect_train_loader, with_sampler
 from lightning_adapruner.core.method import PruningMethod
-from lightning_adapruner.core.metrics import METRIC_NAMES, epoch_metrics
-from lightning_adapruner.core.sampler import PruningSampler
-from lightning_adapruner.core.session import LoaderFacts, PruningSession
-from lightning_adapruner.core.validation import check_batch_replay, check_fit, check_int, check_ratio
+from lightning_adapruner.core.metrics import epoch_metrics, epoch_status
+from lightning_adapruner.core.route import TrainLoaderRoute, check_resume_position, loader_facts, status
+from lightning_adapruner.core.session import PruningSession
+from lightning_adapruner.core.validation import check_fit, check_int, check_ratio
 
 try:  # lightning >= 2.5 re-exports typing_extensions' override; older versions need it from the source
     from typing_extensions import override
@@ -106,20 +103,12 @@ class DataPruning(Callback):
         self.kept_indices: Tensor | None = None  # the exported subset, after fit
         self.export_path: Path | None = None
         self._session = self._new_session()
-        self._fit_trainer: pl.Trainer | None = None
-        self._uninstall: Callable[[], None] | None = None
+        self._route: TrainLoaderRoute | None = None
         self._batch_step: int | None = None  # the open batch's step in its epoch, for batch_indices
 
     def _new_session(self) -> PruningSession:
-        return PruningSession(
-            self.method,
-            self.prune_ratio,
-            self.warmup_epochs,
-            self.prune_epochs,
-            self.schedule,
-            self.class_floor,
-            self.drop_last,
-        )
+        args = (self.prune_ratio, self.warmup_epochs, self.prune_epochs, self.schedule, self.class_floor)
+        return PruningSession(self.method, *args, self.drop_last)
 
     # ------------------------------------------------------------------ public
     @property
@@ -195,7 +184,7 @@ class DataPruning(Callback):
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._session.record is not None and self._session.record.steps:  # a mid-epoch resume, fully restored
-            self._check_replay(trainer)
+            check_resume_position(trainer, type(self).__name__)
 
     @override
     def on_train_batch_start(
@@ -228,71 +217,26 @@ class DataPruning(Callback):
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._session.load_state_dict(state_dict)
-        if self._loader is not None and self._session.record is not None:  # restored after the loader was made
-            self._point_sampler(self._session.record)  # (FSDP, DeepSpeed): continue at the checkpoint's position
+        if self._route is not None and self._route.loader is not None and self._session.record is not None:
+            self._route.point(self._session.record)  # restored after the loader was made (FSDP, DeepSpeed)
 
     # ------------------------------------------------------------------ workers
     def _begin_fit(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         check_fit(trainer, pl_module, self, DataPruning)
         self._session = self._new_session()  # a fresh fit starts from fresh state (a checkpoint is restored after)
         self.kept_indices, self.export_path = None, None
-        self._fit_trainer, self._loader, self._loader_info, self._user_reload_epoch = trainer, None, None, -1
-        self._user_reload = trainer.reload_dataloaders_every_n_epochs
         self._seed = int(trainer.strategy.broadcast(self.seed if self.seed is not None else _global_seed(), src=0))
         self._fit_start = time.perf_counter()
-        trainer.reload_dataloaders_every_n_epochs = 1  # Lightning re-sizes the epoch only when it reloads
-        self._uninstall = _lightning.install_train_data_hook(trainer, self._provide_loader)
+        start = partial(self._start, trainer)
+        self._route = TrainLoaderRoute(trainer, type(self).__name__, self.drop_last, start, self._session.plan)
 
     def _end_fit(self, trainer: pl.Trainer) -> None:
-        if self._uninstall is not None:
-            self._uninstall()
-            self._uninstall = None
-            trainer.reload_dataloaders_every_n_epochs = self._user_reload
-        self._loader, self._fit_trainer = None, None
-
-    def _provide_loader(self, request: Callable[[], Any]) -> Any:
-        """The loader of the coming epoch: the user's, drawing the planned samples (same object while it can be,
-        so ``persistent_workers`` keep their workers)."""
-        trainer = self._fit_trainer
-        assert trainer is not None
-        epoch = trainer.current_epoch
-        due = self._user_reload > 0 and epoch - self._user_reload_epoch >= self._user_reload
-        if self._loader is None or due:
-            user_loader = request()
-            info = inspect_train_loader(user_loader, type(self).__name__)
-            if self._loader_info is not None and info != self._loader_info:
-                raise ValueError(
-                    f"the training loader changed during the fit ({self._loader_info} -> {info}): the pruning plan and "
-                    "the step count of LR schedules were sized for the first one; keep size, batch size and shuffle"
-                )
-            self._loader_info, self._user_reload_epoch = info, epoch
-            if not self._session.started:
-                self._start(trainer, user_loader, info)
-            self._sampler = PruningSampler(
-                [], trainer.world_size, trainer.global_rank, info.shuffle, drop_last=self.drop_last
-            )
-            self._loader = with_sampler(user_loader, self._sampler, _lightning.replace_sampler)
-        self._point_sampler(self._session.plan(epoch))
-        return self._loader
-
-    def _point_sampler(self, record: Any) -> None:
-        self._sampler.set_order(record.order_cpu, record.epoch, start=record.steps * record.batch_size)
+        if self._route is not None:
+            self._route.close()
+            self._route = None
 
     def _start(self, trainer: pl.Trainer, loader: Any, info: Any) -> None:
-        interval = trainer.val_check_interval
-        facts = LoaderFacts(
-            info.num_samples,
-            info.batch_size,
-            info.drop_last,
-            info.shuffle,
-            trainer.limit_train_batches,
-            int(trainer.max_epochs),
-            trainer.strategy.root_device,
-            training_labels(loader.dataset, info.num_samples, self.targets, self.class_floor, type(self).__name__),
-            interval  # batches per epoch; with check_val_every_n_epoch=None it counts across epochs: any goes
-            if isinstance(interval, int) and trainer.limit_val_batches != 0 and trainer.check_val_every_n_epoch
-            else None,
-        )
+        facts = loader_facts(trainer, loader, info, self.targets, self.class_floor, type(self).__name__)
         if trainer.max_steps != -1 and trainer.ckpt_path is not None:
             rank_zero_warn(
                 "resuming a fit that has max_steps set: Lightning may re-enter the last epoch of the checkpoint, "
@@ -313,17 +257,6 @@ class DataPruning(Callback):
                 "dataloader does not apply to them)"
             )
 
-    def _check_replay(self, trainer: pl.Trainer) -> None:
-        interval = trainer.val_check_interval
-        mid_epoch_val = trainer.limit_val_batches != 0 and (isinstance(interval, int) or interval != 1.0)
-        check_batch_replay(
-            type(self).__name__,
-            _lightning.replays_checkpoint_batch(trainer),
-            trainer.limit_train_batches,
-            trainer.accumulate_grad_batches,
-            interval if mid_epoch_val else 1.0,
-        )
-
     def _close_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         session = self._session
         if session.record is None:
@@ -334,13 +267,7 @@ class DataPruning(Callback):
         metrics, method_metrics = epoch_metrics(session, epoch, kept)
         pl_module.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=False)
         if self.verbose:
-            extra = ", ".join(f"{k}={v:.3g}" for k, v in method_metrics.items())
-            self._status(
-                trainer,
-                f"[{self.method.name}] epoch {epoch}: kept {metrics[METRIC_NAMES.keep_share]:.3f} of the data (target "
-                f"{metrics[METRIC_NAMES.keep_share_target]:.3f}), {session.ledger.forwarded} samples forwarded so "
-                f"far ({session.ledger.saved_share:.1%} saved)" + (f", {extra}" if extra else ""),
-            )
+            status(trainer, epoch_status(session, epoch, metrics, method_metrics))
 
     def _export(self, trainer: pl.Trainer) -> None:
         session = self._session
@@ -352,35 +279,20 @@ class DataPruning(Callback):
         if self.export_dir is False or not trainer.is_global_zero:
             return
         base = Path(self.export_dir if isinstance(self.export_dir, (str, Path)) else trainer.default_root_dir)
-        self.export_path = write_pruned_subset(
-            base / SUBSET_NAME, self.kept_indices, session.method.scores(), self._metadata(trainer)
-        )
-        self._status(
-            trainer,
-            f"[{self.method.name}] kept {k} of {n} samples (prune ratio target {self.prune_ratio:.4f}, realised "
-            f"{(n - k) / n:.4f}); {session.ledger.forwarded} samples forwarded ({session.ledger.saved_share:.1%} "
-            f"saved); subset written to {self.export_path}",
-        )
-
-    def _metadata(self, trainer: pl.Trainer) -> dict[str, Any]:
-        session = self._session
-        assert self.kept_indices is not None
-        return subset_metadata(
-            self.method, self.kept_indices, session.facts.num_samples, self.prune_ratio, self._seed, session.ledger,
-            session.facts.labels,
+        metadata = subset_metadata(
+            self.method, self.kept_indices, n, self.prune_ratio, self._seed, session.ledger, session.facts.labels,
             epochs_completed=int(trainer.fit_loop.epoch_progress.current.completed),
             max_epochs=session.facts.max_epochs,
             nonfinite_losses=session.nonfinite_total,
             wall_time_s=round(time.perf_counter() - self._fit_start, 3),
         )  # fmt: skip
-
-    def _status(self, trainer: pl.Trainer, message: str) -> None:
-        """A status line that starts on a line of its own, also in a log file beside a progress bar."""
-        bar = trainer.progress_bar_callback
-        if bar is not None and trainer.is_global_zero and getattr(bar, "is_enabled", False):
-            bar.print(message if sys.stderr.isatty() else "\n" + message)
-        else:
-            rank_zero_info(message)
+        self.export_path = write_pruned_subset(base / SUBSET_NAME, self.kept_indices, session.method.scores(), metadata)
+        status(
+            trainer,
+            f"[{self.method.name}] kept {k} of {n} samples (prune ratio target {self.prune_ratio:.4f}, realised "
+            f"{(n - k) / n:.4f}); {session.ledger.forwarded} samples forwarded ({session.ledger.saved_share:.1%} "
+            f"saved); subset written to {self.export_path}",
+        )
 
 
 def _global_seed() -> int:

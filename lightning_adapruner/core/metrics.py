@@ -69,3 +69,13 @@ def epoch_metrics(session: Any, epoch: int, kept: int) -> tuple[dict[str, float]
         **{f"{METRIC_PREFIX}{k}": float(v) for k, v in method.items()},
     }
     return metrics, method
+
+
+def epoch_status(session: Any, epoch: int, metrics: dict[str, float], method_metrics: dict[str, float]) -> str:
+    """The one-line status of a closed epoch (``verbose=True``)."""
+    extra = ", ".join(f"{k}={v:.3g}" for k, v in method_metrics.items())
+    return (
+        f"[{session.method.name}] epoch {epoch}: kept {metrics[METRIC_NAMES.keep_share]:.3f} of the data (target "
+        f"{metrics[METRIC_NAMES.keep_share_target]:.3f}), {session.ledger.forwarded} samples forwarded so far "
+        f"({session.ledger.saved_share:.1%} saved)" + (f", {extra}" if extra else "")
+    )

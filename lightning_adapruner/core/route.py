@@ -1,0 +1,132 @@
+"""The Trainer side of :class:`~lightning_adapruner.DataPruning`: the fit's training loader routed through the
+pruning sampler, the facts of the fit read from the Trainer, and the status line. Kept apart from the callback
+so its hooks stay a guard and one call."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor
+
+from lightning_adapruner.core import _lightning
+from lightning_adapruner.core.dataset import training_labels
+from lightning_adapruner.core.epoch import EpochRecord
+from lightning_adapruner.core.loader import LoaderInfo, inspect_train_loader, with_sampler
+from lightning_adapruner.core.sampler import PruningSampler
+from lightning_adapruner.core.session import LoaderFacts
+from lightning_adapruner.core.validation import check_batch_replay
+
+
+class TrainLoaderRoute:
+    """Hands Lightning, for every epoch, the user's training loader drawing the epoch's planned samples.
+
+    Installed for one fit (:meth:`close` undoes it). Lightning re-sizes an epoch only when it reloads the train
+    loader, so the route asks it to reload every epoch; it returns the same loader object while the user's own
+    ``reload_dataloaders_every_n_epochs`` does not call for a new one, so ``persistent_workers`` keep their
+    workers.
+
+    Args:
+        trainer: the fit's Trainer.
+        owner: the callback's class name, for messages.
+        drop_last: the harness's ``drop_last`` (shards are topped up to equal length otherwise).
+        start: called once with the first user loader and its :class:`LoaderInfo`, before any plan.
+        plan: the epoch's :class:`EpochRecord` for an epoch number.
+    """
+
+    def __init__(
+        self,
+        trainer: pl.Trainer,
+        owner: str,
+        drop_last: bool,
+        start: Callable[[Any, LoaderInfo], None],
+        plan: Callable[[int], EpochRecord],
+    ) -> None:
+        self.trainer, self.owner, self.drop_last = trainer, owner, drop_last
+        self._start, self._plan = start, plan
+        self.loader: Any = None
+        self._info: LoaderInfo | None = None
+        self._sampler: PruningSampler | None = None
+        self._user_reload, self._user_reload_epoch = trainer.reload_dataloaders_every_n_epochs, -1
+        trainer.reload_dataloaders_every_n_epochs = 1
+        self._uninstall: Callable[[], None] | None = _lightning.install_train_data_hook(trainer, self._provide)
+
+    def close(self) -> None:
+        """Give the Trainer back its own data source and reload setting (idempotent)."""
+        if self._uninstall is not None:
+            self._uninstall()
+            self._uninstall = None
+            self.trainer.reload_dataloaders_every_n_epochs = self._user_reload
+        self.loader = None
+
+    def point(self, record: EpochRecord) -> None:
+        """Set the sampler to ``record``'s order, from the batch the record has reached (a mid-epoch resume)."""
+        if self._sampler is not None:
+            self._sampler.set_order(record.order_cpu, record.epoch, start=record.steps * record.batch_size)
+
+    def _provide(self, request: Callable[[], Any]) -> Any:
+        epoch = self.trainer.current_epoch
+        due = self._user_reload > 0 and epoch - self._user_reload_epoch >= self._user_reload
+        if self.loader is None or due:
+            user_loader = request()
+            info = inspect_train_loader(user_loader, self.owner)
+            if self._info is not None and info != self._info:
+                raise ValueError(
+                    f"the training loader changed during the fit ({self._info} -> {info}): the pruning plan and the "
+                    "step count of LR schedules were sized for the first one; keep size, batch size and shuffle"
+                )
+            first, self._info, self._user_reload_epoch = self._info is None, info, epoch
+            if first:
+                self._start(user_loader, info)
+            trainer = self.trainer
+            self._sampler = PruningSampler(
+                [], trainer.world_size, trainer.global_rank, info.shuffle, drop_last=self.drop_last
+            )
+            self.loader = with_sampler(user_loader, self._sampler, _lightning.replace_sampler)
+        self.point(self._plan(epoch))
+        return self.loader
+
+
+def loader_facts(
+    trainer: pl.Trainer, loader: Any, info: LoaderInfo, targets: Tensor | None, class_floor: int, owner: str
+) -> LoaderFacts:
+    """The facts a pruning session plans from: the loader's, the Trainer's limits and the training labels."""
+    interval = trainer.val_check_interval
+    per_epoch_val = isinstance(interval, int) and trainer.limit_val_batches != 0 and trainer.check_val_every_n_epoch
+    return LoaderFacts(
+        info.num_samples,
+        info.batch_size,
+        info.drop_last,
+        info.shuffle,
+        trainer.limit_train_batches,
+        int(trainer.max_epochs or 0),
+        trainer.strategy.root_device,
+        training_labels(loader.dataset, info.num_samples, targets, class_floor, owner),
+        interval if per_epoch_val else None,  # with check_val_every_n_epoch=None it counts across epochs: any goes
+    )
+
+
+def check_resume_position(trainer: pl.Trainer, owner: str) -> None:
+    """Refuse a mid-epoch resume this Lightning would restart a batch early where that shifts the pruned epoch
+    (:func:`~lightning_adapruner.core.validation.check_batch_replay`)."""
+    interval = trainer.val_check_interval
+    mid_epoch_val = trainer.limit_val_batches != 0 and (isinstance(interval, int) or interval != 1.0)
+    check_batch_replay(
+        owner,
+        _lightning.replays_checkpoint_batch(trainer),
+        trainer.limit_train_batches,
+        trainer.accumulate_grad_batches,
+        interval if mid_epoch_val else 1.0,
+    )
+
+
+def status(trainer: pl.Trainer, message: str) -> None:
+    """A status line on rank 0 that starts on a line of its own, also in a log file beside a progress bar."""
+    bar = trainer.progress_bar_callback
+    if bar is not None and trainer.is_global_zero and getattr(bar, "is_enabled", False):
+        bar.print(message if sys.stderr.isatty() else "\n" + message)
+    else:
+        rank_zero_info(message)
