@@ -17,7 +17,8 @@ from torch.utils.data import (
     default_collate,
 )
 
-from lightning_adapruner import AdaptiveDatasetPruning, DataPruning, RandomPruning
+from lightning_adapruner import AdaptiveDatasetPruning, DataPruning, PruningSampler, RandomPruning
+from lightning_adapruner import functional as F
 from lightning_adapruner.core.loader import UnsupportedLoaderError
 
 
@@ -153,23 +154,53 @@ def test_a_collate_that_drops_samples_is_an_error_not_wrong_indices():
 
 
 def test_planned_steps_equal_the_steps_run_over_random_settings():
-    """A property check on a seeded grid: N, batch size, drop_last, accumulation, ratio and schedule."""
+    """A property check on a seeded grid: N, batch size, the loader's and the harness's drop_last, a plain batch
+    sampler, accumulation, limits, ratio and schedule (world sizes: the next test)."""
     rng = random.Random(0)
-    for _ in range(10):
+    for _ in range(12):
         n, bs = rng.randint(40, 400), rng.randint(3, 40)
         drop_last, acc, ratio = rng.random() < 0.5, rng.randint(1, 3), rng.choice([0.0, 0.1, 0.37, 0.5, 0.8])
         epochs, shape = rng.randint(2, 5), rng.choice(["linear", "cosine", "exponential", "step"])
         if n * (1 - ratio) < bs and drop_last:
             continue
-        cb = DataPruning(RandomPruning(), ratio, warmup_epochs=rng.randint(0, 1), schedule=shape, export_dir=False)
+        cb = DataPruning(
+            RandomPruning(),
+            ratio,
+            warmup_epochs=rng.randint(0, 1),
+            schedule=shape,
+            drop_last=rng.random() < 0.5,
+            export_dir=False,
+        )
         model = TinyModel(scheduler="pruned")
         limit = rng.choice([1.0, 7] + ([0.5] if n * (1 - ratio) >= 2 * bs else []))
         t = trainer(max_epochs=epochs, callbacks=[cb], accumulate_grad_batches=acc, limit_train_batches=limit)
-        t.fit(model, DataLoader(random_dataset(n), batch_size=bs, shuffle=True, drop_last=drop_last))
+        ds = random_dataset(n)
+        if rng.random() < 0.3:  # the same batching through a batch sampler
+            data = DataLoader(ds, batch_sampler=BatchSampler(RandomSampler(ds), bs, drop_last))
+        else:
+            data = DataLoader(ds, batch_size=bs, shuffle=True, drop_last=drop_last)
+        t.fit(model, data)
         batches_run = sum(len(v) for v in model.seen.values())
         assert sum(cb._session.planned_batches) == batches_run, (n, bs, drop_last, acc, ratio, epochs, shape)
         assert t.lr_scheduler_configs[0].scheduler.total_steps == t.global_step
         assert model.mismatches == 0
+
+
+def test_the_planned_batches_equal_what_every_rank_draws_over_world_sizes():
+    """The plan's per-rank batch count (the rule the session sizes epochs and LR schedules with) against the
+    batches each rank's PruningSampler actually yields through a BatchSampler, for 1 to 4 processes."""
+    rng = random.Random(1)
+    for _ in range(300):
+        k, world, bs = rng.randint(1, 300), rng.randint(1, 4), rng.randint(1, 40)
+        shard_drop, loader_drop = rng.random() < 0.5, rng.random() < 0.5
+        if k < world:
+            continue
+        planned = F.num_batches(F.shard_length(k, world, shard_drop), bs, loader_drop)
+        kept = torch.randperm(1000)[:k]
+        for rank in range(world):
+            sampler = PruningSampler(kept, world, rank, shuffle=True, seed=3, drop_last=shard_drop)
+            drawn = list(BatchSampler(sampler, bs, loader_drop))
+            assert len(drawn) == planned, (k, world, bs, shard_drop, loader_drop, rank)
 
 
 def test_a_resumable_loader_of_its_own_is_refused():
