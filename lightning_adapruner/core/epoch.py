@@ -183,13 +183,17 @@ class EpochRecord:
 
     # ------------------------------------------------------------------ state
     def _layout_facts(self) -> dict[str, int]:
-        positions = torch.arange(self.order_cpu.numel(), dtype=torch.long) % 1_000_003 + 1
+        checksum, piece = 0, 1 << 20  # in pieces: a few MB of temporaries at any N, not 24 bytes per sample
+        for start in range(0, self.order_cpu.numel(), piece):
+            order = self.order_cpu[start : start + piece].long()
+            positions = torch.arange(start, start + order.numel(), dtype=torch.long) % 1_000_003 + 1
+            checksum += int((order * positions).sum())
         return {
             "world_size": self.world_size,
             "batch_size": self.batch_size,
             "num_batches": self.num_batches,
             "num_unique": self.num_unique,
-            "order_checksum": int((self.order_cpu.long() * positions).sum()),
+            "order_checksum": (checksum + 2**63) % 2**64 - 2**63,  # int64 wrap-around, as one sum would give
         }
 
     def state_dict(self) -> dict[str, Any]:
