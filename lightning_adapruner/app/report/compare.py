@@ -109,7 +109,8 @@ def lossless_savings(rows: Sequence[TableRow], tolerance: float = LOSSLESS_TOLER
     """Per setting with full data and method, the largest saving among its lossless target ratios.
 
     A ratio is lossless when its mean test accuracy is at least full data's mean minus ``tolerance`` (in
-    accuracy units: ``0.001`` is 0.1 percentage points) and its samples forwarded are known; the saving is
+    accuracy units: ``0.001`` is 0.1 percentage points) and it forwards fewer samples than full data (a known
+    count: soft mode's prune-then-retrain forwards more, and saves nothing however accurate); the saving is
     ``1 - forwarded_vs_full``, i.e. the mean over seeds of ``1 - samples_forwarded / full data's mean``.
     On equal savings the lower target ratio is reported.
 
@@ -126,8 +127,10 @@ def lossless_savings(rows: Sequence[TableRow], tolerance: float = LOSSLESS_TOLER
         >>> runs = [Run("f", FULL_DATA_METHOD, 0.0, 0.900, samples_forwarded=100)]
         >>> runs += [Run(f"r{p}", "random", p, acc, samples_forwarded=100 * (1 - p))
         ...          for p, acc in ((0.2, 0.8995), (0.5, 0.85))]
-        >>> [(s.method, round(s.saving, 3), s.prune_ratio_target) for s in lossless_savings(aggregate(runs))]
-        [('random', 0.2, 0.2)]
+        >>> runs += [Run("soft", "adapruner_soft", 0.3, 0.91, samples_forwarded=170)]  # 1.7x full data's count
+        >>> savings = lossless_savings(aggregate(runs))
+        >>> [(s.method, s.saving and round(s.saving, 3), s.prune_ratio_target) for s in savings]
+        [('adapruner_soft', None, None), ('random', 0.2, 0.2)]
     """
     if not tolerance >= 0:
         raise ValueError(f"tolerance must be >= 0 (in accuracy units: 0.001 is 0.1 pp), got {tolerance!r}")
@@ -143,6 +146,7 @@ def lossless_savings(rows: Sequence[TableRow], tolerance: float = LOSSLESS_TOLER
                 for r in here
                 if r.method == method
                 and r.forwarded_vs_full is not None
+                and r.forwarded_vs_full < 1.0  # forwarding full data's count or more saves nothing
                 and r.test_acc.mean is not None
                 and r.test_acc.mean >= full.test_acc.mean - tolerance - _ROUNDING
             ]
