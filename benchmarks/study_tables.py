@@ -105,6 +105,9 @@ def accuracy_table(setting: Setting, rows: Sequence[TableRow], diffs: Sequence[P
             cells.append(f"**{cell}**" if best[p] == method else cell)
         s = savings.get(method)
         saving = "none"
+        ratios_fwd = [r.forwarded_vs_full for r in here if r.method == method and r.forwarded_vs_full is not None]
+        if ratios_fwd and min(ratios_fwd) >= 1.0:
+            saving = f"none (forwards {min(ratios_fwd):.2f}-{max(ratios_fwd):.2f}x full data's samples)"
         if s is not None and s.saving is not None:
             saving = f"{s.saving:.1%} (p = {format_ratio(s.prune_ratio_target)})"
         lines.append(f"| `{method}` | " + " | ".join(cells) + f" | {saving} |")
