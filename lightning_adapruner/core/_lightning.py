@@ -67,10 +67,21 @@ def replays_checkpoint_batch(trainer: Any) -> bool:
     ``ModelCheckpoint(every_n_train_steps=...)`` saves) on a Lightning that restarts such a checkpoint one batch
     early: 2.4 does; 2.5 resumes it exactly (its epoch loop's ``restarted_on_train_batch_end``).
 
-    Read before the epoch loop resets its progress, from the loaded counters: a batch ``ready`` but not yet
-    ``completed`` is one Lightning 2.4 runs again."""
+    Read before the epoch loop resets its progress (``on_train_start``), from the loaded counters: a batch
+    ``ready`` but not yet ``completed`` is one Lightning 2.4 would run again."""
     epoch_loop = trainer.fit_loop.epoch_loop
     if hasattr(type(epoch_loop), "restarted_on_train_batch_end"):
         return False
     current = epoch_loop.batch_progress.current
     return current.ready > current.completed
+
+
+def complete_checkpoint_batch(trainer: Any) -> None:
+    """Count the checkpoint's last batch as completed, as Lightning 2.5 does on restart: the epoch loop then
+    resumes after it, so ``is_last_batch``, mid- and end-of-epoch validation, step- and epoch-interval LR
+    schedulers and gradient accumulation line up with an uninterrupted run. Only where
+    :func:`replays_checkpoint_batch` holds, called from ``on_train_start`` (before the loop resets)."""
+    epoch_loop = trainer.fit_loop.epoch_loop
+    if not epoch_loop._should_accumulate():  # 2.5 also counts the step the checkpoint's batch took, for loggers
+        epoch_loop._batches_that_stepped += 1
+    epoch_loop.batch_progress.increment_completed()

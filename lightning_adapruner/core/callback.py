@@ -21,7 +21,7 @@ from lightning_adapruner.core.distributed import collectives_for
 from lightning_adapruner.core.export import SUBSET_NAME, subset_metadata, write_pruned_subset
 from lightning_adapruner.core.method import PruningMethod
 from lightning_adapruner.core.metrics import epoch_metrics, epoch_status
-from lightning_adapruner.core.route import TrainLoaderRoute, check_resume_position, loader_facts, status
+from lightning_adapruner.core.route import TrainLoaderRoute, align_resume_position, loader_facts, status
 from lightning_adapruner.core.session import PruningSession
 from lightning_adapruner.core.validation import check_fit, check_int, check_ratio
 
@@ -104,7 +104,7 @@ class DataPruning(Callback):
         self.export_path: Path | None = None
         self._session = self._new_session()
         self._route: TrainLoaderRoute | None = None
-        self._batch_step: int | None = None  # the open batch's step in its epoch, for batch_indices
+        self._closed_batch: tuple[int, int] | None = None  # (step, batches fetched) of the batch just closed
 
     def _new_session(self) -> PruningSession:
         args = (self.prune_ratio, self.warmup_epochs, self.prune_epochs, self.schedule, self.class_floor)
@@ -152,11 +152,14 @@ class DataPruning(Callback):
         """Dataset indices of the current training batch's samples, in batch order (an int32 or int64 view on the
         state's device; do not modify it), from ``on_train_batch_start`` through every callback's
         ``on_train_batch_end``."""
-        record, step = self._session.record, self._batch_step
-        if record is None or step is None:
+        record, route = self._session.record, self._route
+        if record is None or route is None or record.steps >= record.num_batches and self._closed_batch is None:
             raise RuntimeError(
                 f"{type(self).__name__}.batch_indices is defined from on_train_batch_start to on_train_batch_end"
             )
+        step, closed = record.steps, self._closed_batch  # our on_train_batch_end advances the record: until
+        if closed is not None and closed[1] == route.batches_fetched():  # the next batch, name the closed one
+            step = closed[0]
         return record.indices(step)
 
     def estimated_stepping_batches(self, trainer: pl.Trainer) -> int | float:
@@ -183,20 +186,15 @@ class DataPruning(Callback):
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._session.record is not None and self._session.record.steps:  # a mid-epoch resume, fully restored
-            check_resume_position(trainer, type(self).__name__)
-
-    @override
-    def on_train_batch_start(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        self._batch_step = self._session.record.steps if self._session.record is not None else None
+        record = self._session.record
+        if record is not None and record.steps:  # a mid-epoch resume, fully restored
+            align_resume_position(trainer, type(self).__name__, record.steps, record.num_batches)
 
     @override
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        self._session.end_batch(returned_loss=_has_loss(outputs))
+        self._end_batch(outputs)
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -226,7 +224,7 @@ class DataPruning(Callback):
         self._session = self._new_session()  # a fresh fit starts from fresh state (a checkpoint is restored after)
         self.kept_indices, self.export_path = None, None
         self._seed = int(trainer.strategy.broadcast(self.seed if self.seed is not None else _global_seed(), src=0))
-        self._fit_start = time.perf_counter()
+        self._fit_start, self._closed_batch = time.perf_counter(), None
         start = partial(self._start, trainer)
         self._route = TrainLoaderRoute(trainer, type(self).__name__, self.drop_last, start, self._session.plan)
 
@@ -234,6 +232,12 @@ class DataPruning(Callback):
         if self._route is not None:
             self._route.close()
             self._route = None
+
+    def _end_batch(self, outputs: Any) -> None:
+        record, route = self._session.record, self._route
+        if record is not None and route is not None:
+            self._closed_batch = (record.steps, route.batches_fetched())
+        self._session.end_batch(returned_loss=_has_loss(outputs))
 
     def _start(self, trainer: pl.Trainer, loader: Any, info: Any) -> None:
         facts = loader_facts(trainer, loader, info, self.targets, self.class_floor, type(self).__name__)
@@ -261,7 +265,7 @@ class DataPruning(Callback):
         session = self._session
         if session.record is None:
             return
-        self._batch_step = None
+        self._closed_batch = None
         epoch, kept = session.record.epoch, session.record.num_unique
         session.close()
         metrics, method_metrics = epoch_metrics(session, epoch, kept)

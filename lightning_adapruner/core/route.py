@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 
 from lightning_adapruner.core import _lightning
@@ -18,7 +18,6 @@ from lightning_adapruner.core.epoch import EpochRecord
 from lightning_adapruner.core.loader import LoaderInfo, inspect_train_loader, with_sampler
 from lightning_adapruner.core.sampler import PruningSampler
 from lightning_adapruner.core.session import LoaderFacts
-from lightning_adapruner.core.validation import check_batch_replay
 
 
 class TrainLoaderRoute:
@@ -67,6 +66,10 @@ class TrainLoaderRoute:
         if self._sampler is not None:
             self._sampler.set_order(record.order_cpu, record.epoch, start=record.steps * record.batch_size)
 
+    def batches_fetched(self) -> int:
+        """Training batches Lightning has fetched in this fit (it counts one up before each batch's hooks)."""
+        return int(self.trainer.fit_loop.epoch_loop.batch_progress.total.ready)
+
     def _provide(self, request: Callable[[], Any]) -> Any:
         epoch = self.trainer.current_epoch
         due = self._user_reload > 0 and epoch - self._user_reload_epoch >= self._user_reload
@@ -109,18 +112,34 @@ def loader_facts(
     )
 
 
-def check_resume_position(trainer: pl.Trainer, owner: str) -> None:
-    """Refuse a mid-epoch resume this Lightning would restart a batch early where that shifts the pruned epoch
-    (:func:`~lightning_adapruner.core.validation.check_batch_replay`)."""
-    interval = trainer.val_check_interval
-    mid_epoch_val = trainer.limit_val_batches != 0 and (isinstance(interval, int) or interval != 1.0)
-    check_batch_replay(
-        owner,
-        _lightning.replays_checkpoint_batch(trainer),
-        trainer.limit_train_batches,
-        trainer.accumulate_grad_batches,
-        interval if mid_epoch_val else 1.0,
-    )
+def align_resume_position(trainer: pl.Trainer, owner: str, steps_done: int, num_batches: int) -> None:
+    """Make a Lightning that restarts a checkpoint saved inside a training batch one batch early (2.4) resume it
+    where the pruning sampler does, after batch ``steps_done`` (:func:`_lightning.complete_checkpoint_batch`).
+
+    Raises:
+        ValueError: the checkpoint was saved after the epoch's last batch, before its end: Lightning 2.4 would
+            skip that epoch's end-of-epoch validation and epoch-interval LR step.
+    """
+    if not _lightning.replays_checkpoint_batch(trainer):
+        return
+    if steps_done >= num_batches:
+        import lightning
+
+        raise ValueError(
+            f"{owner} cannot resume this checkpoint exactly on lightning {lightning.__version__}: it was saved after "
+            "the last batch of an epoch, before the epoch ended, and this Lightning would skip that epoch's "
+            "validation and epoch-interval LR step. Fix: upgrade to lightning>=2.5, or resume from the checkpoint "
+            "saved at that epoch's end (ModelCheckpoint(every_n_epochs=1)); the checkpoint is unchanged"
+        )
+    _lightning.complete_checkpoint_batch(trainer)
+    if any(config.interval == "epoch" for config in trainer.lr_scheduler_configs):
+        import lightning
+
+        rank_zero_warn(
+            f"lightning {lightning.__version__} steps epoch-interval LR schedulers once more after a mid-epoch resume "
+            "(with or without pruning; fixed in lightning 2.5): the pruned samples resume exactly, the learning "
+            "rate does not. Upgrade to lightning>=2.5, or resume from an end-of-epoch checkpoint"
+        )
 
 
 def status(trainer: pl.Trainer, message: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -25,23 +26,27 @@ def check_ratio(value: Any, name: str = "prune_ratio") -> float:
     """
     if isinstance(value, Tensor) and value.numel() == 1 and value.dtype != torch.bool:
         low = value.is_floating_point() and value.dtype.itemsize < 8
-        value = _shortest(value.item(), torch.finfo(value.dtype).resolution) if low else value.item()
+        dtype = value.dtype
+        value = _shortest(value.item(), lambda v: torch.tensor(v, dtype=dtype).item()) if low else value.item()
     elif getattr(getattr(value, "dtype", None), "kind", "") == "f" and value.dtype.itemsize < 8:  # numpy float32
-        import numpy as np
-
-        value = _shortest(float(value), float(np.finfo(value.dtype).resolution))
+        kind = type(value)
+        value = _shortest(float(value), lambda v: float(kind(v)))
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if not ok or not 0.0 <= float(value) < 1.0:
         raise ValueError(f"{name} must be a number in [0, 1) (the share of samples removed), got {value!r}")
     return float(value)
 
 
-def _shortest(value: float, resolution: float) -> float:
-    """``value`` rounded to the fewest significant digits that a float of ``resolution`` still tells apart."""
+def _shortest(value: float, cast: Callable[[float], float]) -> float:
+    """The decimal with the fewest significant digits that ``cast`` (a round trip through the source dtype)
+    turns back into ``value``: what the user wrote, for any ratio a low-precision float can hold."""
     if not math.isfinite(value):
         return value
-    digits = max(1, round(-math.log10(resolution)) + 1)
-    return float(f"{value:.{digits}g}")
+    for digits in range(1, 18):
+        candidate = float(f"{value:.{digits}g}")
+        if cast(candidate) == value:
+            return candidate
+    return value
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:
@@ -140,46 +145,4 @@ def check_fit(trainer: Any, pl_module: Any, pruning: Any, harness: type) -> None
         rank_zero_warn(
             f"max_epochs={trainer.max_epochs} <= warmup_epochs={pruning.warmup_epochs}: no epoch is pruned during "
             "training (the kept subset is still exported at the end). Lower warmup_epochs or train longer."
-        )
-
-
-def check_batch_replay(
-    owner: str,
-    replays: bool,
-    limit_train_batches: float,
-    accumulate_grad_batches: int,
-    val_check_interval: float,
-) -> None:
-    """Refuse a mid-epoch resume that Lightning would restart one batch early (2.4, a checkpoint saved inside a
-    training batch) where that batch shifts what is trained: the epoch's cut (``limit_train_batches``), the
-    optimiser steps (``accumulate_grad_batches``) or the mid-epoch validations (``val_check_interval``). Without
-    them the pruning sampler's own position keeps the resume exact. ``val_check_interval`` is ``1.0`` where no
-    validation runs inside the epoch.
-
-    Example::
-
-        >>> check_batch_replay("DataPruning", True, 1.0, 1, 1.0)
-        >>> check_batch_replay("DataPruning", False, 0.5, 2, 0.25)
-        >>> check_batch_replay("DataPruning", True, 0.5, 1, 1.0)
-        Traceback (most recent call last):
-        ...
-        ValueError: DataPruning cannot resume this checkpoint exactly: it was saved inside a training batch, ...
-    """
-    shifted = [
-        f"{name}={value}"
-        for name, value, neutral in (
-            ("limit_train_batches", limit_train_batches, 1.0),
-            ("accumulate_grad_batches", accumulate_grad_batches, 1),
-            ("val_check_interval", val_check_interval, 1.0),
-        )
-        if value != neutral or type(value) is not type(neutral)
-    ]
-    if replays and shifted:
-        import lightning
-
-        raise ValueError(
-            f"{owner} cannot resume this checkpoint exactly: it was saved inside a training batch, which lightning "
-            f"{lightning.__version__} restarts one batch early, and with {', '.join(shifted)} that shifts the pruned "
-            "epoch. Fix: upgrade to lightning>=2.5 (which resumes it exactly), or resume from a checkpoint saved at "
-            "an epoch end or after validation (ModelCheckpoint(every_n_epochs=1)); the checkpoint is unchanged"
         )

@@ -156,11 +156,16 @@ def test_a_second_fit_with_the_same_callback_starts_from_fresh_state():
     assert float(adp.method.k) <= adp.method.k_end + 1e-6 and first.numel() == 1000
 
 
-@pytest.mark.parametrize("ratio", [np.float32(0.3), torch.tensor(0.3), torch.tensor(0.3, dtype=torch.float16), 0.3])
-def test_numeric_prune_ratios_of_any_kind_are_the_decimal_they_stand_for(ratio):
-    # exactly 0.3: a checkpoint saved with the float 0.3 resumes under torch.tensor(0.3) and the reverse
-    assert DataPruning(RandomPruning(), ratio).prune_ratio == 0.3
-    assert DataPruning(RandomPruning(), 0).prune_ratio == 0.0
+@pytest.mark.parametrize(
+    "make",
+    [np.float32, np.float16, float]
+    + [lambda v, d=d: torch.tensor(v, dtype=d) for d in (torch.float32, torch.float16, torch.bfloat16, torch.float64)],
+    ids=["np32", "np16", "float", "t32", "t16", "bf16", "t64"],
+)
+def test_numeric_prune_ratios_of_any_kind_are_the_decimal_they_stand_for(make):
+    # exactly p: a checkpoint saved with the float p resumes under torch.tensor(p) and the reverse
+    for p in [i / 100 for i in range(100)]:
+        assert DataPruning(RandomPruning(), make(p)).prune_ratio == p
 
 
 @pytest.mark.parametrize("ratio", [-0.1, 1.0, 1.5, "0.3", None, True, float("nan")])
@@ -448,18 +453,26 @@ def test_the_method_class_instead_of_an_instance():
         DataPruning(AdaPruner, 0.3)
 
 
-def test_batch_indices_name_the_batch_in_every_callback_after_the_pruning_one():
-    class After(L.Callback):  # runs after DataPruning's own on_train_batch_end, which closes the batch
+def test_batch_indices_name_the_batch_in_every_callback_before_and_after_the_pruning_one():
+    class Reader(L.Callback):  # one placed before DataPruning, one after its on_train_batch_end closes the batch
         def __init__(self):
             self.mismatches, self.checked = 0, 0
 
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        def check(self, pl_module, batch):
             self.checked += 1
             self.mismatches += not torch.equal(pruning.batch_indices.cpu().long(), pl_module.true_indices(batch))
 
-    pruning, after = DataPruning(RandomPruning(), 0.5, warmup_epochs=1, export_dir=False), After()
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            self.check(pl_module, batch)
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.check(pl_module, batch)
+
+    pruning, before, after = DataPruning(RandomPruning(), 0.5, warmup_epochs=1, export_dir=False), Reader(), Reader()
     model = TinyModel()
-    trainer(max_epochs=3, callbacks=[pruning, after]).fit(model, loader(random_dataset(100), 16))
-    assert after.checked == sum(len(v) for v in model.seen.values()) and after.mismatches == model.mismatches == 0
+    trainer(max_epochs=3, callbacks=[before, pruning, after]).fit(model, loader(random_dataset(100), 16))
+    batches = sum(len(v) for v in model.seen.values())
+    assert before.checked == after.checked == 2 * batches
+    assert before.mismatches == after.mismatches == model.mismatches == 0
     with pytest.raises(RuntimeError, match="from on_train_batch_start to on_train_batch_end"):
         _ = pruning.batch_indices

@@ -226,17 +226,39 @@ def test_a_mid_epoch_resume_under_a_strategy_that_restores_late_is_exact(tmp_pat
     assert torch.equal(resumed.kept_indices, full.kept_indices)
 
 
-@pytest.mark.parametrize(("limit", "accumulate"), [(1.0, 1), (0.5, 1), (1.0, 2)], ids=["plain", "limit", "accumulate"])
-def test_a_resume_from_inside_a_batch_is_exact_or_refused_by_lightning_version(tmp_path, limit, accumulate):
-    """A checkpoint saved in on_train_batch_end, in the first pruned epoch. Lightning 2.4 restarts it one batch
-    early: harmless for the pruning sampler's own position unless the batch shifts the epoch's cut or the
-    optimiser steps, where the resume is refused with the fix; 2.5+ resumes every case exactly."""
+class StepDecay(TinyModel):
+    """Momentum and a step-interval LR decay: a resume one batch or one step off changes the weights. (An
+    epoch-interval schedule is not used: Lightning 2.4 steps one once more after any mid-epoch resume, with or
+    without this plugin; 2.5 fixed that.)"""
+
+    def __init__(self):
+        super().__init__()
+        self.validations = []
+
+    def on_validation_epoch_end(self):
+        self.validations.append((self.current_epoch, self.global_step))
+
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9)
+        return [opt], [{"scheduler": torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.97), "interval": "step"}]
+
+
+@pytest.mark.parametrize(
+    ("limit", "accumulate", "at_last_batch"),
+    [(1.0, 1, False), (0.5, 1, False), (1.0, 2, False), (1.0, 1, True)],
+    ids=["plain", "limit", "accumulate", "last-batch"],
+)
+def test_a_resume_from_inside_a_batch_is_exact_on_every_lightning(tmp_path, limit, accumulate, at_last_batch):
+    """A checkpoint saved in on_train_batch_end (every_n_train_steps), inside the first pruned epoch or after its
+    last batch. Lightning 2.4 restarts such a checkpoint one batch early and 2.5 does not; the callback lines 2.4
+    up with 2.5, so weights, LR, validation, samples and pruning state equal the uninterrupted run's. The one case
+    2.4 cannot resume exactly (after an epoch's last batch: it would skip that epoch's validation) is refused."""
     from lightning_adapruner.core import _lightning
 
     def fit(root, callbacks=(), ckpt_path=None):
         L.seed_everything(0)
         cb = DataPruning(AdaPruner(anneal=0.0), 0.4, warmup_epochs=1, prune_epochs=2, export_dir=False, seed=3)
-        model = TinyModel()
+        model = StepDecay()
         t = trainer(
             max_epochs=3,
             callbacks=[cb, *callbacks],
@@ -244,30 +266,37 @@ def test_a_resume_from_inside_a_batch_is_exact_or_refused_by_lightning_version(t
             default_root_dir=root,
             limit_train_batches=limit,
             accumulate_grad_batches=accumulate,
+            val_check_interval=0.5,
         )
+        val = loader(random_dataset(40, seed=1), 20, shuffle=False)
         try:
-            t.fit(model, loader(random_dataset(200), 10), ckpt_path=ckpt_path)
+            t.fit(model, loader(random_dataset(200), 10), val_dataloaders=val, ckpt_path=ckpt_path)
         except RuntimeError as err:
             assert "interrupted" in str(err)
         return cb, model, t
 
-    full, full_model, _ = fit(tmp_path / "full")
-    epoch0_steps = -(-len(full_model.seen[0]) // accumulate)
-    every = 2
-    stop = epoch0_steps + 2 * every + 1  # two checkpoints inside epoch 1, then an interruption
-    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=every, save_top_k=-1, filename="{step}")
-    fit(tmp_path / "run", callbacks=[ckpt, FailAtStep(stop)])
-    step = max(s for s in range(every, stop, every) if s > epoch0_steps)
+    full, full_model, full_t = fit(tmp_path / "full")
+    steps = [-(-len(full_model.seen[e]) // accumulate) for e in range(3)]
+    step = steps[0] + (steps[1] if at_last_batch else 2)
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=1, save_top_k=-1, filename="{step}")
+    fit(tmp_path / "run", callbacks=[ckpt, FailAtStep(step + 1)])
     path = tmp_path / "ckpt" / f"step={step}.ckpt"
-    probe = trainer(max_epochs=3)  # what this Lightning does with such a checkpoint
-    replays = not hasattr(type(probe.fit_loop.epoch_loop), "restarted_on_train_batch_end")
-    if replays and (limit, accumulate) != (1.0, 1):
-        with pytest.raises(ValueError, match=r"saved inside a training batch.*lightning>=2\.5"):
+    probe = trainer(max_epochs=3)
+    if at_last_batch and not hasattr(type(probe.fit_loop.epoch_loop), "restarted_on_train_batch_end"):
+        with pytest.raises(ValueError, match=r"after the last batch of an epoch.*lightning>=2\.5"):
             fit(tmp_path / "resumed", ckpt_path=path)
         return
     resumed, model, t = fit(tmp_path / "resumed", ckpt_path=path)
-    done = (step - epoch0_steps) * accumulate  # batches of epoch 1 before the checkpoint
-    assert torch.equal(torch.cat(model.seen[1]), torch.cat(full_model.seen[1][done:])) and model.mismatches == 0
+    done = (step - steps[0]) * accumulate  # batches of epoch 1 before the checkpoint
+    if done < len(full_model.seen[1]):
+        assert torch.equal(torch.cat(model.seen[1]), torch.cat(full_model.seen[1][done:])) and model.mismatches == 0
+    assert torch.equal(torch.cat(model.seen[2]), torch.cat(full_model.seen[2]))
+    for a, b in zip(model.parameters(), full_model.parameters()):
+        assert torch.equal(a, b)  # every optimiser step, in order, at the same learning rates
+    assert t.optimizers[0].param_groups[0]["lr"] == full_t.optimizers[0].param_groups[0]["lr"]
+    assert t.global_step == full_t.global_step
+    assert model.validations == [v for v in full_model.validations if v[1] > step]  # mid- and end-of-epoch
+    assert float(t.callback_metrics["val/loss"]) == float(full_t.callback_metrics["val/loss"])
     assert torch.equal(resumed.method.logits, full.method.logits)
     assert torch.equal(resumed.kept_indices, full.kept_indices)
     assert _lightning.replays_checkpoint_batch(t) is False  # after the fit: nothing left half-done
