@@ -23,7 +23,8 @@ variants are made on ``val/acc`` (logged every 5 epochs), never on the test set.
 
 The ablation (``--ablation``) ran the AdaPruner variants of ``ABLATION`` and four references on a quicker recipe
 (10 epochs, seeds 0 and 1, p = 0.5 and 0.7); its ``report/ablation.md`` ranks them by mean validation accuracy
-minus full data's, the rule that chose the default variant (``pruning=adapruner``).
+minus full data's. Its favourite (unweighted, annealed) then lost to the paper's settings on this recipe's
+validation accuracy in 7 of 8 cells, so ``pruning=adapruner`` keeps the paper's settings (BENCHMARKS.md).
 
 Each run is ``adapruner-train`` in its own process (``--jobs`` at a time, one torch thread each) and leaves
 ``<out>/<setting>/<method>_p<ratio>_seed<seed>/metrics.json`` (paths made relative, so the directory can be
