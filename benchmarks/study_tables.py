@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = "adapruner"
 TOLERANCE_PP = 0.1  # the goal's "lossless": at most 0.1 pp below full data
 SAVING_GOAL = 0.45
+SAME_SETTINGS = ("adapruner_paper",)  # the default's own settings under another name: not a rival
 EQUAL_FORWARDED = 0.01  # relative difference in samples forwarded that still counts as "equal"
 
 
@@ -167,7 +168,7 @@ def goal_lines(setting: Setting, rows: Sequence[TableRow], diffs: Sequence[Paire
     for p in sorted({r.prune_ratio_target for r in here if r.method == DEFAULT}):
         peers = _peers(here, p)
         ours = next(r for r in peers if r.method == DEFAULT)
-        rivals = [r for r in peers if r.method != DEFAULT]
+        rivals = [r for r in peers if r.method not in (DEFAULT, *SAME_SETTINGS)]
         top = max(rivals, key=lambda r: r.test_acc.mean, default=None)
         beats = top is None or ours.test_acc.mean >= top.test_acc.mean
         gap = diff.get((DEFAULT, p))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,7 @@ def test_report_end_to_end(sweep, tmp_path, capsys):
     report = (out / "report.md").read_text()
 
     assert f"Runs found: {len(written)}; skipped: 2" in report
+    assert f"Sweep: `{os.path.relpath(root, out)}`" in report and str(tmp_path) not in report  # no machine paths
     assert "- `crashed`: no metrics.json" in report
     assert "- `garbled`: unreadable metrics.json (JSONDecodeError" in report
     assert "el2n" not in report  # deeper than 3 levels below the sweep

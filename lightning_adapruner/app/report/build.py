@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -146,7 +147,7 @@ def build_report(
     notes = duplicate_seed_notes(rows)
     files = load_run_files(runs, notes)
     inputs = ReportInputs(
-        sweep_dir=str(sweep),
+        sweep_dir=_relative(sweep, out),
         num_runs=len(runs),
         skipped=skipped,
         notes=notes,
@@ -188,3 +189,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"adapruner-report: wrote {report} (plots beside it)")
     return 0
+
+
+def _relative(path: Path, start: Path) -> str:
+    """``path`` as seen from ``start`` (the report's folder), so a committed report names no machine's paths."""
+    try:
+        return os.path.relpath(path.resolve(), start.resolve())
+    except ValueError:  # another drive (Windows)
+        return str(path)
