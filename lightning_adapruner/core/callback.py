@@ -152,14 +152,14 @@ class DataPruning(Callback):
         """Dataset indices of the current training batch's samples, in batch order (an int32 or int64 view on the
         state's device; do not modify it), from ``on_train_batch_start`` through every callback's
         ``on_train_batch_end``."""
-        record, route = self._session.record, self._route
-        if record is None or route is None or record.steps >= record.num_batches and self._closed_batch is None:
+        record, route, closed = self._session.record, self._route, self._closed_batch
+        step = None if record is None or route is None else record.steps
+        if closed is not None and route is not None and closed[1] == route.batches_fetched():
+            step = closed[0]  # our on_train_batch_end has advanced the record: until the next batch, the closed one
+        if record is None or step is None or step >= record.num_batches:
             raise RuntimeError(
                 f"{type(self).__name__}.batch_indices is defined from on_train_batch_start to on_train_batch_end"
             )
-        step, closed = record.steps, self._closed_batch  # our on_train_batch_end advances the record: until
-        if closed is not None and closed[1] == route.batches_fetched():  # the next batch, name the closed one
-            step = closed[0]
         return record.indices(step)
 
     def estimated_stepping_batches(self, trainer: pl.Trainer) -> int | float:
