@@ -62,7 +62,10 @@ def test_resume_after_an_epoch_matches_the_uninterrupted_run(tmp_path, with_val,
     )
     run(tmp_path / "part", with_val, method, callbacks=[StopAfter(2), ckpt])
     resumed, resumed_rec = run(tmp_path / "resumed", with_val, method, ckpt_path=tmp_path / "ckpt" / "epoch=2.ckpt")
-    assert sorted(resumed_rec.kept) == [3, 4, 5]
+    # Lightning 2.4 re-enters the epoch of a checkpoint saved at its validation end (2.5 does not); the pruning
+    # sampler has nothing left to give there, so no batch runs (the forwarded count below is the full run's)
+    reenters = with_val and not hasattr(type(trainer().fit_loop.epoch_loop), "restarted_on_train_batch_end")
+    assert sorted(resumed_rec.kept) == ([2, 3, 4, 5] if reenters else [3, 4, 5])
     for e in (3, 4, 5):
         assert torch.equal(resumed_rec.kept[e], full_rec.kept[e]), f"kept set of epoch {e} differs"
     for name, value in full.method.state_dict()["states"].items():
