@@ -16,6 +16,7 @@ not among them), on clean labels.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
 from collections.abc import Sequence
@@ -246,12 +247,36 @@ def write_docs(out: Path) -> None:
     fill(ROOT / "BENCHMARKS.md", "study", blocks["study"])
 
 
+def seed_spread(out: Path) -> str:
+    """How far two seeds of one method-cell (setting, method, ratio) lie apart in validation accuracy: the noise
+    the ablation's ranking is read against (BENCHMARKS.md)."""
+    cells: dict[tuple[str, str, float], dict[int, float]] = {}
+    for path in sorted(out.rglob("metrics.json")):
+        if "report" in path.relative_to(out).parts or "retrain" in path.parts:
+            continue
+        m = json.loads(path.read_text())
+        if m.get("val_acc") is not None and m.get("seed") is not None:
+            key = (path.parent.parent.name, m["method"], m["prune_ratio_target"])
+            cells.setdefault(key, {})[m["seed"]] = m["val_acc"]
+    gaps = sorted(abs(a - b) for v in cells.values() if len(v) == 2 for a, b in [tuple(v.values())])
+    if not gaps:
+        return "no method-cell with exactly two seeds"
+    median = (gaps[(len(gaps) - 1) // 2] + gaps[len(gaps) // 2]) / 2
+    return (
+        f"{len(gaps)} method-cells with two seeds: |seed a - seed b| in validation accuracy, mean "
+        f"{100 * sum(gaps) / len(gaps):.2f} pp, median {100 * median:.2f} pp"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "study")
     parser.add_argument("--print", action="store_true", help="print the blocks instead of writing the docs")
+    parser.add_argument("--seed-spread", action="store_true", help="print the two-seed spread of --out's runs")
     args = parser.parse_args()
-    if args.print:
+    if args.seed_spread:
+        print(seed_spread(args.out.resolve()))
+    elif args.print:
         for name, text in tables(args.out.resolve()).items():
             print(f"<!-- {name} -->\n{text}")
     else:
