@@ -211,11 +211,14 @@ def main() -> None:
         )
         print(f"  callback's persistent state: {cb['state_bytes_per_sample']:.1f} bytes/sample")
         print(
-            f"  epoch planning (close + next cut + layout, shuffle excluded): "
+            f"  epoch planning (close + next cut + layout, the shuffle included): "
             f"{', '.join(f'{s:.3f}' for s in cb['plan_s'])} s per epoch; epoch closes "
             f"{', '.join(f'{s:.3f}' for s in cb['close_s'])} s; the shuffle of 0.7N samples itself "
-            f"{cb['shuffle_s']:.3f} s (target: planning <= {TARGET_PLAN_S} s) -> "
-            f"{'PASS' if plan - cb['shuffle_s'] <= TARGET_PLAN_S else 'FAIL'}"
+            f"{cb['shuffle_s']:.3f} s"
+        )
+        print(
+            f"  the pruned epoch's planning without the shuffle: {plan - cb['shuffle_s']:.3f} s "
+            f"(target <= {TARGET_PLAN_S} s) -> {'PASS' if plan - cb['shuffle_s'] <= TARGET_PLAN_S else 'FAIL'}"
         )
     if args.part in ("session", "both"):
         print(

@@ -160,7 +160,7 @@ class EpochRecord:
     def nonfinite(self) -> int:
         """Losses recorded this epoch that were NaN or inf (each sample once)."""
         loss = self.buffers[LOSS][: self.num_unique]
-        return int((self._recorded_positions(loss.numel(), loss.device) & ~torch.isfinite(loss)).sum())
+        return int(torch.count_nonzero(self._recorded_positions(loss.numel(), loss.device) & ~torch.isfinite(loss)))
 
     def negative_loss(self) -> float | None:
         """The most negative finite recorded loss, or ``None`` when there is none below 0."""

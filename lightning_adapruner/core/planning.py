@@ -80,7 +80,7 @@ def choose(
         evidence = method.evidence()
         known = seen if evidence is None else evidence
         unknown = ~(known if every else known[candidates])
-    unseen = 0 if unknown is None else int(unknown.sum())
+    unseen = 0 if unknown is None else int(torch.count_nonzero(unknown))
     if unseen == 0:
         kept = pick(candidates, budget, epoch)
     else:
@@ -133,5 +133,5 @@ def check_plan(name: str, kept: Tensor, candidates: Tensor, every: bool, budget:
         allowed = torch.zeros(n, dtype=torch.bool)
         allowed[candidates] = True
         subset = bool(allowed[kept].all())
-    if not subset or int(taken.sum()) != budget:
+    if not subset or int(torch.count_nonzero(taken)) != budget:
         raise RuntimeError(f"{name}.plan for epoch {epoch} must return distinct samples from its candidates")
