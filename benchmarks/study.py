@@ -42,6 +42,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,22 +123,29 @@ def forwarded_share(ratio: float, epochs: int) -> float:
     return sum(F.keep_share_at(e, ratio, 1, prune_epochs) for e in range(epochs)) / epochs
 
 
+def _cells(prefix: str, epochs: int, seeds: tuple[int, ...]) -> Iterator[tuple[str, tuple[str, ...], int, Job]]:
+    """Per label noise and seed: the setting, its common overrides, the seed and its full-data job."""
+    for noise in NOISE:
+        setting = f"{prefix}lenet_e{epochs}_noise{noise:g}"
+        common = (*RECIPE, f"trainer.max_epochs={epochs}", f"data.label_noise={noise}")
+        for seed in seeds:
+            full = Job(setting, f"none_p0_seed{seed}", (*common, "pruning=none", f"seed={seed}"), epochs)
+            yield setting, common, seed, full
+
+
 def study_jobs(epochs: int) -> list[Job]:
     jobs: list[Job] = []
-    for noise in NOISE:
-        setting = f"lenet_e{epochs}_noise{noise:g}"
-        common = (*RECIPE, f"trainer.max_epochs={epochs}", f"data.label_noise={noise}")
-        for seed in SEEDS:
-            jobs.append(Job(setting, f"none_p0_seed{seed}", (*common, "pruning=none", f"seed={seed}"), epochs))
-            for method in METHODS:
-                for ratio in RATIOS:
-                    over = (*common, f"pruning={method}", f"pruning.prune_ratio={ratio}", f"seed={seed}")
-                    jobs.append(
-                        Job(setting, f"{method}_p{ratio}_seed{seed}", over, epochs * forwarded_share(ratio, epochs))
-                    )
-            for ratio in SOFT_RATIOS:
-                over = (*common, "pruning=adapruner_soft", f"pruning.prune_ratio={ratio}", f"seed={seed}")
-                jobs.append(Job(setting, f"adapruner_soft_p{ratio}_seed{seed}", over, epochs * (2 - ratio)))
+    for setting, common, seed, full in _cells("", epochs, SEEDS):
+        jobs.append(full)
+        for method in METHODS:
+            for ratio in RATIOS:
+                over = (*common, f"pruning={method}", f"pruning.prune_ratio={ratio}", f"seed={seed}")
+                jobs.append(
+                    Job(setting, f"{method}_p{ratio}_seed{seed}", over, epochs * forwarded_share(ratio, epochs))
+                )
+        for ratio in SOFT_RATIOS:
+            over = (*common, "pruning=adapruner_soft", f"pruning.prune_ratio={ratio}", f"seed={seed}")
+            jobs.append(Job(setting, f"adapruner_soft_p{ratio}_seed{seed}", over, epochs * (2 - ratio)))
     long = 2 * epochs  # the convergence check: full data at twice the epochs
     for seed in SEEDS:
         over = (*RECIPE, f"trainer.max_epochs={long}", "data.label_noise=0.0", "pruning=none", f"seed={seed}")
@@ -147,21 +155,18 @@ def study_jobs(epochs: int) -> list[Job]:
 
 def ablation_jobs(epochs: int, seeds: tuple[int, ...]) -> list[Job]:
     jobs: list[Job] = []
-    for noise in NOISE:
-        setting = f"ablation_lenet_e{epochs}_noise{noise:g}"
-        common = (*RECIPE, f"trainer.max_epochs={epochs}", f"data.label_noise={noise}")
-        for seed in seeds:
-            jobs.append(Job(setting, f"none_p0_seed{seed}", (*common, "pruning=none", f"seed={seed}"), epochs))
-            for ratio in (0.5, 0.7):
-                share = epochs * forwarded_share(ratio, epochs)
-                for variant, extra in ABLATION.items():
-                    name = f"adapruner-{variant}"
-                    over = (*common, "pruning=adapruner_paper", f"pruning.name={name}", *extra,
-                            f"pruning.prune_ratio={ratio}", f"seed={seed}")  # fmt: skip
-                    jobs.append(Job(setting, f"{name}_p{ratio}_seed{seed}", over, share))
-                for method in ABLATION_REFERENCES[1:]:
-                    over = (*common, f"pruning={method}", f"pruning.prune_ratio={ratio}", f"seed={seed}")
-                    jobs.append(Job(setting, f"{method}_p{ratio}_seed{seed}", over, share))
+    for setting, common, seed, full in _cells("ablation_", epochs, seeds):
+        jobs.append(full)
+        for ratio in (0.5, 0.7):
+            share = epochs * forwarded_share(ratio, epochs)
+            for variant, extra in ABLATION.items():
+                name = f"adapruner-{variant}"
+                over = (*common, "pruning=adapruner_paper", f"pruning.name={name}", *extra,
+                        f"pruning.prune_ratio={ratio}", f"seed={seed}")  # fmt: skip
+                jobs.append(Job(setting, f"{name}_p{ratio}_seed{seed}", over, share))
+            for method in ABLATION_REFERENCES[1:]:
+                over = (*common, f"pruning={method}", f"pruning.prune_ratio={ratio}", f"seed={seed}")
+                jobs.append(Job(setting, f"{method}_p{ratio}_seed{seed}", over, share))
     return jobs
 
 
