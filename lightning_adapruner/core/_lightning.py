@@ -44,7 +44,11 @@ def install_train_data_hook(trainer: Any, provide: Callable[[Callable[[], Any]],
             super().__init__(original.instance, original.name)
 
         def dataloader(self) -> Any:
-            return provide(super().dataloader)
+            try:
+                return provide(super().dataloader)
+            except BaseException:
+                _undo_dunder_patches()  # Lightning's patching context has no `finally`: an error would leave it on
+                raise
 
     fit_loop._data_source = _PruningDataSource()
 
@@ -52,6 +56,22 @@ def install_train_data_hook(trainer: Any, provide: Callable[[Callable[[], Any]],
         fit_loop._data_source = original
 
     return uninstall
+
+
+def _undo_dunder_patches() -> None:
+    """Undo what ``lightning.fabric.utilities.data._replace_dunder_methods`` patched on ``DataLoader`` and
+    ``BatchSampler`` (and their subclasses) around a data request: it restores them only when the request returns,
+    so an error raised inside left every later ``DataLoader`` subclass failing ("missing attributes")."""
+    from torch.utils.data import BatchSampler, DataLoader
+
+    subclasses = _private("lightning.fabric.utilities.data", "get_all_subclasses")
+    for base in (DataLoader, BatchSampler):
+        for cls in subclasses(base) | {base}:
+            for name in ("__setattr__", "__delattr__", "__init__"):
+                saved = f"__old{name}"
+                if saved in cls.__dict__:
+                    setattr(cls, name, cls.__dict__[saved])
+                    delattr(cls, saved)
 
 
 def replace_sampler(dataloader: Any, sampler: Any) -> Any:

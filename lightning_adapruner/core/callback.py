@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
+import uuid
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
@@ -23,7 +25,7 @@ from lightning_adapruner.core.method import PruningMethod
 from lightning_adapruner.core.metrics import epoch_metrics, epoch_status
 from lightning_adapruner.core.route import TrainLoaderRoute, align_resume_position, loader_facts, status
 from lightning_adapruner.core.session import PruningSession
-from lightning_adapruner.core.validation import check_fit, check_int, check_ratio
+from lightning_adapruner.core.validation import check_fit, check_int, check_ratio, check_targets
 
 try:  # lightning >= 2.5 re-exports typing_extensions' override; older versions need it from the source
     from typing_extensions import override
@@ -98,10 +100,15 @@ class DataPruning(Callback):
         self.class_floor = check_int("class_floor", class_floor, minimum=0)
         self.seed = None if seed is None else check_int("seed", seed, minimum=0)
         self.schedule: F.ScheduleShape = schedule
-        self.targets = None if targets is None else torch.as_tensor(targets, dtype=torch.long).flatten()
+        self.targets = None if targets is None else check_targets(targets, type(self).__name__)
         self.drop_last, self.export_dir, self.verbose = bool(drop_last), export_dir, bool(verbose)
-        self.kept_indices: Tensor | None = None  # the exported subset, after fit
-        self.export_path: Path | None = None
+        self._kept_indices: Tensor | None = None  # the exported subset, after fit
+        self._export_path: Path | None = None
+        self._result: dict[str, Any] | None = None  # what the fit left for the launching process
+        # a spawning or forking strategy fits in other processes: rank 0 leaves the results for this one
+        self._handoff = Path(tempfile.gettempdir()) / f"lightning_adapruner-{os.getpid()}-{uuid.uuid4().hex}.pt"
+        self._creator_pid = os.getpid()
+        self._claimed = False  # a fit has set this callback up (see state_key)
         self._session = self._new_session()
         self._route: TrainLoaderRoute | None = None
         self._closed_batch: tuple[int, int] | None = None  # (step, batches fetched) of the batch just closed
@@ -114,8 +121,12 @@ class DataPruning(Callback):
     @property
     def state_key(self) -> str:
         """One key whatever the class, method or ratio: one pruning callback drives a fit, and a resume with other
-        settings must reach the checkpoint's state to refuse it clearly instead of silently starting afresh."""
-        return "DataPruning"
+        settings must reach the checkpoint's state to refuse it clearly instead of silently starting afresh.
+
+        Until a fit claims the callback (its ``setup``) the key is the instance's own, so Lightning's duplicate-key
+        check at ``Trainer(...)`` lets two pruning callbacks through to the clear error of ``setup`` ("keep one")
+        instead of a hint about ``state_key``; checkpoints are saved and restored after ``setup``."""
+        return "DataPruning" if self._claimed else f"DataPruning[unclaimed {id(self):x}]"
 
     @property
     def keep_fraction(self) -> float:
@@ -135,17 +146,31 @@ class DataPruning(Callback):
         return self._session.network_loss(per_sample_loss, indices, inputs)
 
     @property
+    def kept_indices(self) -> Tensor | None:
+        """The exported subset's dataset indices (sorted), after fit; ``None`` before. Also set in the process that
+        launched a ``ddp_spawn``/``ddp_fork`` fit, whose training ran in other processes."""
+        return self._kept_indices if self._kept_indices is not None else self._launched_result("kept")
+
+    @property
+    def export_path(self) -> Path | None:
+        """Where the subset was written (``<export_dir>/pruned_subset.json``), after fit; ``None`` before or with
+        ``export_dir=False``."""
+        return self._export_path if self._export_path is not None else self._launched_result("export_path")
+
+    @property
     def forwarded_samples(self) -> int:
         """Samples forwarded so far in this fit, on all ranks (0 before the fit starts)."""
         session = self._session
         if not session.started:
-            return 0
+            return int(self._launched_result("forwarded") or 0)
         return session.ledger.forwarded + (session.record.forwarded() if session.record is not None else 0)
 
     @property
     def saved_share(self) -> float:
         """``1 - forwarded / what full data would have forwarded`` over the epochs closed so far."""
-        return self._session.ledger.saved_share if self._session.started else 0.0
+        if not self._session.started:
+            return float(self._launched_result("saved_share") or 0.0)
+        return self._session.ledger.saved_share
 
     @property
     def batch_indices(self) -> Tensor:
@@ -221,9 +246,9 @@ class DataPruning(Callback):
     # ------------------------------------------------------------------ workers
     def _begin_fit(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         check_fit(trainer, pl_module, self, DataPruning)
+        self._claimed = True
         self._session = self._new_session()  # a fresh fit starts from fresh state (a checkpoint is restored after)
-        self.kept_indices, self.export_path = None, None
-        self._seed = int(trainer.strategy.broadcast(self.seed if self.seed is not None else _global_seed(), src=0))
+        self._kept_indices, self._export_path, self._result = None, None, None
         self._fit_start, self._closed_batch = time.perf_counter(), None
         start = partial(self._start, trainer)
         self._route = TrainLoaderRoute(trainer, type(self).__name__, self.drop_last, start, self._session.plan)
@@ -246,6 +271,9 @@ class DataPruning(Callback):
                 "resuming a fit that has max_steps set: Lightning may re-enter the last epoch of the checkpoint, "
                 "which shifts the pruning schedule by an epoch. Stop fits by max_epochs to resume them exactly"
             )
+        # the first data request: every rank is here in step, so the broadcast cannot pair with another's collective
+        seed = self.seed if self.seed is not None else _global_seed()
+        self._seed = int(trainer.strategy.broadcast(seed, src=0))
         self._session.start(facts, collectives_for(trainer.strategy), self._seed)
         self._seed = self._session.seed  # a checkpoint's seed wins
         if trainer.ckpt_path is not None and not self._session.restored:
@@ -269,7 +297,8 @@ class DataPruning(Callback):
         epoch, kept = session.record.epoch, session.record.num_unique
         session.close()
         metrics, method_metrics = epoch_metrics(session, epoch, kept)
-        pl_module.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=False)
+        # identical on every rank: a max over ranks gives the value itself and is what Lightning wants under DDP
+        pl_module.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=True, reduce_fx="max")
         if self.verbose:
             status(trainer, epoch_status(session, epoch, metrics, method_metrics))
 
@@ -278,25 +307,59 @@ class DataPruning(Callback):
         if not session.started:
             return
         epoch = trainer.current_epoch
-        self.kept_indices = session.finish(epoch)
-        n, k = session.facts.num_samples, self.kept_indices.numel()
-        if self.export_dir is False or not trainer.is_global_zero:
+        self._kept_indices = session.finish(epoch)
+        n, k = session.facts.num_samples, self._kept_indices.numel()
+        if not trainer.is_global_zero:
             return
-        base = Path(self.export_dir if isinstance(self.export_dir, (str, Path)) else trainer.default_root_dir)
-        metadata = subset_metadata(
-            self.method, self.kept_indices, n, self.prune_ratio, self._seed, session.ledger, session.facts.labels,
-            epochs_completed=int(trainer.fit_loop.epoch_progress.current.completed),
-            max_epochs=session.facts.max_epochs,
-            nonfinite_losses=session.nonfinite_total,
-            wall_time_s=round(time.perf_counter() - self._fit_start, 3),
-        )  # fmt: skip
-        self.export_path = write_pruned_subset(base / SUBSET_NAME, self.kept_indices, session.method.scores(), metadata)
+        if trainer.fast_dev_run:
+            status(
+                trainer,
+                f"[{self.method.name}] fast_dev_run: {session.ledger.forwarded} samples forwarded; the subset is not "
+                "exported (a cut after a debug run's few batches would rest on almost no evidence)",
+                final=True,
+            )
+            return
+        if self.export_dir is not False:
+            base = Path(self.export_dir if isinstance(self.export_dir, (str, Path)) else trainer.default_root_dir)
+            metadata = subset_metadata(
+                self.method, self._kept_indices, n, self.prune_ratio, self._seed, session.ledger,
+                session.facts.labels,
+                epochs_completed=int(trainer.fit_loop.epoch_progress.current.completed),
+                max_epochs=session.facts.max_epochs,
+                nonfinite_losses=session.nonfinite_total,
+                fit_time_s=round(time.perf_counter() - self._fit_start, 3),
+            )  # fmt: skip
+            kept, scores = self._kept_indices, session.method.scores()
+            self._export_path = write_pruned_subset(base / SUBSET_NAME, kept, scores, metadata)
+        where = (
+            f"subset written to {self._export_path}"
+            if self._export_path is not None
+            else "no export (export_dir=False)"
+        )
         status(
             trainer,
             f"[{self.method.name}] kept {k} of {n} samples (prune ratio target {self.prune_ratio:.4f}, realised "
             f"{(n - k) / n:.4f}); {session.ledger.forwarded} samples forwarded ({session.ledger.saved_share:.1%} "
-            f"saved); subset written to {self.export_path}",
+            f"saved); {where}",
+            final=True,
         )
+        if os.getpid() != self._creator_pid:  # a spawned or forked rank 0: leave the results for the launcher
+            result = {
+                "kept": self._kept_indices.cpu(),
+                "export_path": None if self._export_path is None else str(self._export_path),
+                "forwarded": session.ledger.forwarded,
+                "saved_share": session.ledger.saved_share,
+            }
+            torch.save(result, self._handoff)
+
+    def _launched_result(self, key: str) -> Any:
+        """``key`` of the results a fit in other processes (ddp_spawn, ddp_fork) left for this one, else ``None``."""
+        if self._result is None and os.getpid() == self._creator_pid and self._handoff.is_file():
+            self._result = torch.load(self._handoff, weights_only=True)
+            self._handoff.unlink(missing_ok=True)
+            if self._result.get("export_path") is not None:
+                self._result["export_path"] = Path(self._result["export_path"])
+        return None if self._result is None else self._result.get(key)
 
 
 def _global_seed() -> int:

@@ -105,9 +105,31 @@ def infer_targets(dataset: Any, _depth: int = 0) -> Tensor | None:
         labels = _as_labels(getattr(dataset, attribute, None), dataset)
         if labels is not None:
             return labels
+    labels = _column_labels(dataset)
+    if labels is not None:
+        return labels
     inner = getattr(dataset, "dataset", None)
     if inner is not None and inner is not dataset and _length(inner) == _length(dataset):
         return infer_targets(inner, _depth + 1)
+    return None
+
+
+def _column_labels(dataset: Any) -> Tensor | None:
+    """A Hugging Face ``datasets.Dataset``'s ``label``/``labels`` column when it holds integers (a ``ClassLabel``
+    or an integer ``Value``), in the dataset's own order (after ``select``/``shuffle``); read without importing
+    ``datasets``."""
+    columns, features = getattr(dataset, "column_names", None), getattr(dataset, "features", None)
+    if not isinstance(columns, list) or features is None or not callable(getattr(dataset, "select_columns", None)):
+        return None
+    for name in ("label", *LABEL_ATTRIBUTES):  # `label` is the datasets convention
+        if name not in columns:
+            continue
+        feature = features[name]
+        integer = type(feature).__name__ == "ClassLabel" or str(getattr(feature, "dtype", "")).startswith(
+            ("int", "uint")
+        )
+        if integer:
+            return _as_labels(dataset.select_columns([name]).with_format("numpy")[:][name], dataset)
     return None
 
 
@@ -166,7 +188,8 @@ def training_labels(
     dataset: Any, num_samples: int, targets: Tensor | None, class_floor: int, owner: str
 ) -> Tensor | None:
     """The labels a pruning fit uses: ``targets`` or those found on ``dataset``, checked; ``None`` when there are
-    none (a one-time warning names the fix), int16 when the classes fit.
+    none (no warning: a task without classes, a language model say, needs none; only ``class_floor`` does), int16
+    when the classes fit.
 
     Raises:
         ValueError: ``targets`` of another length, or no usable labels while ``class_floor`` needs them.
@@ -186,7 +209,7 @@ def training_labels(
         message = f"the training labels hold negative values (min {int(labels.min())}): class ids must be >= 0"
         if class_floor > 0:
             raise ValueError(f"{message} for class_floor; pass {owner}(targets=<class id of every sample>)")
-        rank_zero_warn(f"{message}; per-class kept counts are left out of the export")
+        log.debug("%s; per-class kept counts are left out of the export", message)
         labels = None
     if labels is None:
         if class_floor > 0:
@@ -194,10 +217,6 @@ def training_labels(
                 "class_floor needs the training labels: give the dataset a `targets` attribute or pass "
                 f"{owner}(targets=<label of every training sample>)"
             )
-        rank_zero_warn(
-            f"{owner} found no class labels on the training set (no `targets`/`labels` attribute through its "
-            f"wrappers): per-class kept counts are left out of the export. Pass {owner}(targets=<label of every "
-            "training sample>) to have them"
-        )
+        log.debug("%s found no class labels on the training set: per-class kept counts are left out", owner)
         return None
     return labels.to(torch.int16 if (labels.numel() == 0 or int(labels.max()) < 2**15) else torch.long)

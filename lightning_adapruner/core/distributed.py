@@ -1,12 +1,17 @@
-"""Collectives of the pruning harness, through public utilities only (torchmetrics' ragged all-gather and
-the Lightning strategy's ``all_gather``/``broadcast``); a single process needs none of them."""
+"""Collectives of the pruning harness, through the Lightning strategy's public ``all_gather``/``broadcast``; a
+single process needs none of them.
+
+Where they run matters: other callbacks (progress bars, loggers) compute and sync metrics on rank 0 only in their
+hooks, so a collective placed in a callback hook can pair with theirs and deadlock. The harness calls these only
+inside ``pruning_loss`` (in ``training_step``) and inside the training-data request at an epoch's start, points
+every rank reaches in step whatever the other callbacks do.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any, Protocol, TypeVar
 
-import torch
 from torch import Tensor
 
 log = logging.getLogger(__name__)
@@ -59,15 +64,8 @@ class StrategyCollectives:
         self.rank = int(strategy.global_rank)
 
     def gather_rows(self, rows: Tensor) -> Tensor:
-        from torchmetrics.utilities.distributed import gather_all_tensors  # pads uneven ranks and trims after
-
-        parts = gather_all_tensors(rows.contiguous())
-        if any(p.shape != parts[0].shape for p in parts):
-            shapes = [tuple(p.shape) for p in parts]
-            raise RuntimeError(
-                f"ranks recorded batches of different shapes {shapes}: every rank must run the same batches"
-            )
-        return torch.stack(parts)
+        """One all-gather; every rank sends rows of one shape (the epoch's shards have equal batches)."""
+        return self.strategy.all_gather(rows.contiguous())
 
     def same_everywhere(self, value: Tensor) -> bool:
         everyone = self.strategy.all_gather(value)

@@ -1,7 +1,8 @@
 """``EpochRecord``: one epoch's order, this rank's batches and the statistics recorded for them.
 
 Every rank holds the same record: in a multi-process fit each step's per-sample statistics are gathered
-from all ranks before they are written, so a checkpoint taken on rank 0 at any step holds everything.
+from all ranks (inside ``pruning_loss``) before they are written, so a checkpoint taken on rank 0 at any step
+holds everything.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class EpochRecord:
         ...                   num_batches=2, statistics=(), device=torch.device("cpu"))
         >>> rec.indices(0).tolist(), rec.batch_length(1)
         ([5, 3, 1], 1)
-        >>> rec.record(0, 3, torch.tensor([0.5, float("nan"), 2.0])); rec.advance((True,))
+        >>> rec.record(0, 3, torch.tensor([0.5, float("nan"), 2.0])); rec.advance(True)
         >>> [obs.indices.tolist() for obs in rec.observations()], rec.nonfinite()
         ([[5, 1]], 1)
     """
@@ -67,7 +68,8 @@ class EpochRecord:
         self.buffers = {name: torch.full((runs,), float("nan"), device=device) for name in self.names}
         self.steps = 0  # batches run so far (recorded or skipped)
         self.recorded: list[tuple[bool, ...]] = []  # per step: which ranks recorded statistics
-        self._pending: Tensor | None = None
+        self._exchange: Tensor | None = None  # per step, every rank's (flag, step) from the gathered rows
+        self._error: Exception | None = None  # this rank's first failed check, raised when the epoch closes
         self._local_weights: Tensor | None = None
 
     # ------------------------------------------------------------------ layout
@@ -110,25 +112,26 @@ class EpochRecord:
 
     # ------------------------------------------------------------------ recording
     def record(self, start: int, stop: int, loss: Tensor, stats: dict[str, Tensor] | None = None) -> None:
-        """Write this rank's statistics of its positions ``[start, stop)`` (single process: into the buffers)."""
-        if self.world_size == 1:
-            self.buffers[LOSS][start:stop].copy_(loss)
-            for name in self.names[1:]:
-                self.buffers[name][start:stop].copy_(stats[name])  # type: ignore[index]
-        else:  # held until every rank's rows are gathered
+        """Write this (single) process's statistics of its positions ``[start, stop)`` into the buffers."""
+        self.buffers[LOSS][start:stop].copy_(loss)
+        for name in self.names[1:]:
+            self.buffers[name][start:stop].copy_(stats[name])  # type: ignore[index]
+
+    def rows(self, step: int, loss: Tensor, stats: dict[str, Tensor] | None, error: Exception | None) -> Tensor:
+        """This rank's rows of batch ``step`` for the gather: ``[b, statistics + 2]``, the last two columns the
+        rank's flag (1 recorded, -2 its checks failed: NaN statistics) and the step, so misaligned ranks show."""
+        b = self.batch_length(step)
+        device = self.buffers[LOSS].device
+        if error is None:
             columns = [loss.float(), *(stats[n].float() for n in self.names[1:])]  # type: ignore[index]
-            self._pending = torch.stack(columns, dim=1)
+        else:
+            columns = [torch.full((b,), float("nan"), device=device) for _ in self.names]
+        flag = torch.full((b,), 1.0 if error is None else -2.0, device=device)
+        return torch.stack([*columns, flag, torch.full((b,), float(step), device=device)], dim=1)
 
-    def take_pending(self, step: int, device: torch.device) -> Tensor:
-        """This rank's rows of ``step`` for the gather; NaN rows when nothing was recorded (a skipped step)."""
-        rows = self._pending
-        self._pending = None
-        if rows is None:
-            rows = torch.full((self.batch_length(step), len(self.names)), float("nan"), device=device)
-        return rows
-
-    def record_gathered(self, step: int, rows: Tensor) -> None:
-        """Write every rank's rows of batch ``step`` (``[world_size, b, statistics]``) into the buffers."""
+    def record_gathered(self, step: int, rows: Tensor, error: Exception | None = None) -> None:
+        """Write every rank's rows of batch ``step`` (``[world_size, b, statistics + 2]``, see :meth:`rows`) into
+        the buffers; the flags are checked when the epoch closes (:meth:`check_exchange`), with no host sync here."""
         start, stop = self.local_span(step)
         w, b = self.world_size, stop - start
         if rows.shape[:2] != (w, b):
@@ -138,10 +141,43 @@ class EpochRecord:
             )
         for i, name in enumerate(self.names):  # rank r's j-th sample sits at global position r + W * j
             self.buffers[name][w * start : w * stop].view(b, w).copy_(rows[:, :, i].T)
+        if self._exchange is None:
+            self._exchange = torch.full((self.num_batches, w, 2), float("nan"), device=rows.device)
+        self._exchange[step] = rows[:, 0, -2:]
+        if error is not None and self._error is None:
+            self._error = error
 
-    def advance(self, recorded: tuple[bool, ...]) -> None:
-        """Move past the current step; ``recorded[r]``: rank ``r`` recorded its statistics (it did not skip)."""
-        self.recorded.append(tuple(recorded))
+    def check_exchange(self) -> None:
+        """Raise, on every rank alike, what went wrong in this epoch's gathers: a rank whose checks failed (its
+        own error on that rank) or ranks that gathered different steps (a rank skipped a batch).
+
+        Raises:
+            ValueError / TypeError: this rank's failed check; RuntimeError: another rank's, or misaligned ranks.
+        """
+        if self._exchange is None:
+            return
+        exchange = self._exchange[: self.steps].cpu()
+        flags, steps = exchange[..., 0], exchange[..., 1]
+        failed = (flags == -2.0).nonzero()
+        if failed.numel():
+            if self._error is not None:
+                raise self._error
+            step, rank = failed[0].tolist()
+            raise RuntimeError(
+                f"pruning_loss failed its checks on rank {rank} at step {step} of epoch {self.epoch} (see that rank's "
+                "error); every rank stops"
+            )
+        ran = ~torch.isnan(steps[:, 0])
+        if bool((steps[ran] != steps[ran][:, :1]).any()):
+            raise RuntimeError(
+                f"the ranks gathered the statistics of different steps in epoch {self.epoch}: a rank skipped a batch "
+                "(training_step returned None without calling pruning_loss). Under several processes every rank must "
+                "call pruning_loss every step (Lightning does not support skipping a batch there either)"
+            )
+
+    def advance(self, recorded: bool) -> None:
+        """Move past the current step; ``recorded``: the step's statistics were recorded (it was not skipped)."""
+        self.recorded.append((bool(recorded),) * self.world_size)
         self.steps += 1
 
     # ------------------------------------------------------------------ reading

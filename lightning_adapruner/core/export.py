@@ -114,6 +114,12 @@ def subset_metadata(
     return meta
 
 
+_FIX = (
+    ". The files were altered or are not a pruned subset: export it again (DataPruning writes it at the end of fit) "
+    "or restore the original pair of files"
+)
+
+
 def read_pruned_subset(path: str | Path) -> PrunedSubset:
     """Read and validate a subset written at the end of a pruning fit.
 
@@ -135,10 +141,14 @@ def read_pruned_subset(path: str | Path) -> PrunedSubset:
             f"{json_path} is not valid JSON ({err}); re-export it or restore the original"
         ) from None
     if not isinstance(meta, dict):
-        raise PrunedSubsetError(f"{json_path} holds a JSON {type(meta).__name__}, not the subset's metadata object")
+        raise PrunedSubsetError(
+            f"{json_path} holds a JSON {type(meta).__name__}, not the subset's metadata object" + _FIX
+        )
     missing = [k for k in _REQUIRED_KEYS if k not in meta]
     if missing:
-        raise PrunedSubsetError(f"{json_path} lacks the key(s) {missing}: it was not written by write_pruned_subset")
+        raise PrunedSubsetError(
+            f"{json_path} lacks the key(s) {missing}: it was not written by write_pruned_subset" + _FIX
+        )
     if meta["format_version"] not in (1, FORMAT_VERSION):
         raise PrunedSubsetError(
             f"{json_path} has format_version {meta['format_version']!r}; this lightning_adapruner reads versions 1 and "
@@ -149,7 +159,7 @@ def read_pruned_subset(path: str | Path) -> PrunedSubset:
     scores_key = "scores" if "scores" in tensors else "logits"  # format 1 called them logits
     kept, scores = tensors.get("kept_indices"), tensors.get(scores_key)
     if not isinstance(kept, Tensor) or not isinstance(scores, Tensor):
-        raise PrunedSubsetError(f"{tensor_path} lacks the tensors 'kept_indices' and '{scores_key}'")
+        raise PrunedSubsetError(f"{tensor_path} lacks the tensors 'kept_indices' and '{scores_key}'" + _FIX)
     _check_consistency(json_path, tensor_path, meta, kept, scores)
     return PrunedSubset(kept.long(), scores.float(), meta)
 
@@ -164,17 +174,17 @@ def _load_tensors(tensor_path: Path) -> dict[str, Any]:
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
         raise PrunedSubsetError(f"{tensor_path} cannot be read ({type(err).__name__}: {err}); re-export it") from None
     if not isinstance(tensors, dict):
-        raise PrunedSubsetError(f"{tensor_path} holds a {type(tensors).__name__}, not the subset's tensors")
+        raise PrunedSubsetError(f"{tensor_path} holds a {type(tensors).__name__}, not the subset's tensors" + _FIX)
     return tensors
 
 
 def _check_consistency(json_path: Path, tensor_path: Path, meta: dict, kept: Tensor, scores: Tensor) -> None:
     n, num_kept = meta["num_samples"], meta["num_kept"]
     if not isinstance(n, int) or not isinstance(num_kept, int) or n < 1 or not 0 <= num_kept <= n:
-        raise PrunedSubsetError(f"{json_path}: num_samples={n!r} and num_kept={num_kept!r} are not valid counts")
+        raise PrunedSubsetError(f"{json_path}: num_samples={n!r} and num_kept={num_kept!r} are not valid counts" + _FIX)
     if kept.ndim != 1 or kept.is_floating_point() or kept.dtype == torch.bool:
         raise PrunedSubsetError(
-            f"{tensor_path}: kept_indices must be a 1-D integer tensor, got {kept.dtype} {kept.shape}"
+            f"{tensor_path}: kept_indices must be a 1-D integer tensor, got {kept.dtype} {kept.shape}" + _FIX
         )
     if kept.numel() != num_kept:
         raise PrunedSubsetError(
@@ -182,13 +192,15 @@ def _check_consistency(json_path: Path, tensor_path: Path, meta: dict, kept: Ten
             "from different runs; export them again together"
         )
     if scores.shape != (n,):
-        raise PrunedSubsetError(f"{tensor_path}: scores has shape {tuple(scores.shape)}, expected ({n},)")
+        raise PrunedSubsetError(f"{tensor_path}: scores has shape {tuple(scores.shape)}, expected ({n},)" + _FIX)
     if kept.numel():
         low, high = int(kept.min()), int(kept.max())
         if low < 0 or high >= n:
-            raise PrunedSubsetError(f"{tensor_path}: kept_indices span [{low}, {high}], outside [0, {n})")
+            raise PrunedSubsetError(f"{tensor_path}: kept_indices span [{low}, {high}], outside [0, {n})" + _FIX)
         if torch.unique(kept).numel() != kept.numel():
-            raise PrunedSubsetError(f"{tensor_path}: kept_indices repeat some samples; a subset lists each sample once")
+            raise PrunedSubsetError(
+                f"{tensor_path}: kept_indices repeat some samples; a subset lists each sample once" + _FIX
+            )
 
 
 def load_pruned_subset(path: str | Path, dataset: Dataset) -> Subset:

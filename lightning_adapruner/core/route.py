@@ -142,10 +142,14 @@ def align_resume_position(trainer: pl.Trainer, owner: str, steps_done: int, num_
         )
 
 
-def status(trainer: pl.Trainer, message: str) -> None:
-    """A status line on rank 0 that starts on a line of its own, also in a log file beside a progress bar."""
+def status(trainer: pl.Trainer, message: str, final: bool = False) -> None:
+    """A status line on rank 0 that starts on a line of its own, also in a log file beside a progress bar.
+
+    ``final``: the fit's last line, after the progress bars have closed (a closed bar prints nothing): logged
+    like Lightning's own "`Trainer.fit` stopped" line.
+    """
     bar = trainer.progress_bar_callback
-    if bar is not None and trainer.is_global_zero and getattr(bar, "is_enabled", False):
+    if not final and bar is not None and trainer.is_global_zero and getattr(bar, "is_enabled", False):
         bar.print(message if sys.stderr.isatty() else "\n" + message)
     else:
         rank_zero_info(message)

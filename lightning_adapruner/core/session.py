@@ -120,6 +120,7 @@ class PruningSession:
         self.nonfinite_total = 0
         self.task_loss: float | None = None
         self.warned_unseen = False
+        self._unchecked = False  # an epoch closed since the ranks' states were last compared
         self.step = StepRecorder(self.method, collectives, facts.device)
         self.started, self.restored = True, False
         if stash:
@@ -154,6 +155,9 @@ class PruningSession:
             return self.record
         if self.record is not None:
             self.close()
+        if self._unchecked:  # the data request: a point every rank reaches in step (no callback in between)
+            resync_method(self.method, self.comm, self.facts.device)
+            self._unchecked = False
         budget = self.budget(epoch)
         candidates = self._candidates(budget)
         kept = candidates if budget == candidates.numel() else self._choose(candidates, budget, epoch)
@@ -227,10 +231,14 @@ class PruningSession:
 
     # ------------------------------------------------------------------ epoch end
     def close(self) -> None:
-        """Learn from the open epoch (idempotent per epoch): update the method, the evidence and the ledger."""
+        """Learn from the open epoch (idempotent per epoch): update the method, the evidence and the ledger.
+
+        No collective (it runs in ``on_train_epoch_end``, where other callbacks may be syncing metrics on rank 0
+        only): the ranks' states are compared when the next epoch is planned, at the data request."""
         record = self.record
         if record is None:
             return
+        record.check_exchange()  # a check failed on some rank, or the ranks fell out of step: every rank raises
         if self.method.nonnegative_loss and (low := record.negative_loss()) is not None:
             check_nonnegative(type(self.method).__name__, torch.tensor([low]))  # before any update
         total, count = 0.0, 0
@@ -259,8 +267,7 @@ class PruningSession:
                 nonfinite,
                 record.epoch,
             )
-        resync_method(self.method, self.comm, self.facts.device)
-        self.closed_epoch, self.record = record.epoch, None
+        self.closed_epoch, self.record, self._unchecked = record.epoch, None, True
 
     def finish(self, epoch: int) -> Tensor:
         """Close the fit: the exported subset of ``round((1 - p) N)`` samples."""
@@ -287,6 +294,17 @@ class PruningSession:
             "full": self.ledger.full,
             "nonfinite": self.nonfinite_total,
             "method": self.method.state_dict(),
+            "plan": self._plan_facts(),
+        }
+
+    def _plan_facts(self) -> dict[str, Any]:
+        """What the step plan (and an LR schedule sized from it) depends on, to compare on resume."""
+        facts = self.facts
+        return {
+            "world_size": self.comm.world_size,
+            "batch_size": facts.batch_size,
+            "drop_last": facts.drop_last,
+            "planned_batches": list(self.planned_batches),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -296,6 +314,31 @@ class PruningSession:
             self._restore(dict(state))
         else:
             self._stash = dict(state) if state else None
+
+    def _check_plan(self, saved: dict[str, Any] | None) -> None:
+        """Refuse a checkpoint made with other processes, batch size or ``drop_last``, at an epoch's end as in its
+        middle: the epochs it planned, and the LR schedule sized from them, no longer match. A plan that changed
+        otherwise (``max_epochs``, ``limit_train_batches``) is warned about: extending a fit is legitimate."""
+        if not saved:  # a checkpoint of a release that did not record its plan
+            return
+        now = self._plan_facts()
+        changed = [k for k in ("world_size", "batch_size", "drop_last") if saved.get(k) != now[k]]
+        if changed:
+            detail = ", ".join(f"{k} {saved.get(k)} -> {now[k]}" for k in changed)
+            raise ValueError(
+                f"the checkpoint's pruning plan was made with other settings ({detail}; batch_size is per process): "
+                "its epochs' steps, and an LR schedule sized by pruning_stepping_batches, would not match this fit's. "
+                "Resume with the number of processes, batch size and drop_last it was made with, or start a new fit "
+                "without ckpt_path"
+            )
+        if list(saved.get("planned_batches", [])) != now["planned_batches"]:
+            log.warning(
+                "this fit plans %d optimiser batches over %d epochs where the checkpoint's fit planned %d over %d "
+                "(max_epochs or limit_train_batches changed): a step-based LR schedule restored from the checkpoint "
+                "was sized for the old plan",
+                sum(now["planned_batches"]), len(now["planned_batches"]),
+                sum(saved["planned_batches"]), len(saved["planned_batches"]),
+            )  # fmt: skip
 
     def _restore(self, state: dict[str, Any]) -> None:
         if int(state.get("version", 1)) != STATE_VERSION:
@@ -315,6 +358,7 @@ class PruningSession:
                 f"training set has {n}: resume with the dataset the checkpoint was made with, or start a new run "
                 "without ckpt_path"
             )
+        self._check_plan(state.get("plan"))
         self.method.load_state_dict(state["method"])
         self.seen = state["seen"].clone()
         self.kept = None if state["kept"] is None else state["kept"].clone()

@@ -2,9 +2,14 @@
 
 Per step it checks what it must (the first step, and any step that hands over indices or a loss of another
 length), writes the batch's detached statistics into the epoch's record, and returns the network's loss from the
-per-position weights the method fixed for the epoch: a slice, a copy and a product, no host-device sync on one
-device. With several processes it gathers every rank's rows at the batch's end, where a check that failed on one
-rank is raised on all of them.
+per-position weights the method fixed for the epoch: a slice, a copy and a product, no host-device sync.
+
+With several processes every rank's rows are gathered **inside** ``pruning_loss``, that is inside
+``training_step``, where every rank is at the same point whatever other callbacks do (a progress bar or logger that
+syncs metrics on rank 0 only runs in the hooks, never there). Lightning does not support skipping a batch by
+returning ``None`` under several processes, so every rank calls ``pruning_loss`` every step. A check that fails on
+one rank travels in the gathered rows and stops every rank when the epoch closes; the batch end needs no
+collective.
 """
 
 from __future__ import annotations
@@ -35,32 +40,38 @@ class StepRecorder:
         self.method, self.comm, self.device = method, collectives, device
         self.first = True  # the fit's first step checks the loss's sign once
         self._recorded_step: tuple[int, int] | None = None
-        self._step_error: Exception | None = None
 
     def network_loss(
         self, record: EpochRecord, loss: Tensor, indices: Tensor | None, inputs: dict[str, Tensor]
     ) -> Tensor:
         """The loss the network trains on for ``record``'s current batch; records the batch's statistics.
 
-        With several processes a check that fails on one rank is raised at the batch's end on every rank at once
-        (a rank that raised alone would leave the others waiting in the gather).
+        With several processes every rank's statistics are gathered here; a check that fails on one rank is
+        raised on every rank when the epoch closes (a rank that raised alone would leave the others waiting).
         """
         step = record.steps
         if self._recorded_step == (record.epoch, step):
             raise RuntimeError("pruning_loss was called twice for one batch: call it once per training_step")
         start, stop = record.local_span(step)
+        error: Exception | None = None
         if self.first or indices is not None or loss.ndim != 1 or loss.shape[0] != stop - start:
             try:  # the checks that can fail; a well-formed step after the first skips them
                 self._check_step(record, step, loss, indices)
-            except (TypeError, ValueError) as error:
+            except (TypeError, ValueError) as err:
                 if self.comm.world_size == 1:
                     raise
-                self._step_error = error
-                return loss.mean()
+                error = err  # raised on every rank when the epoch closes (the others are in the gather below)
         detached = loss.detach()
-        stats = self.method.observe(detached, **method_inputs(self.method, inputs)) if self.method.statistics else None
-        record.record(start, stop, detached, stats)
+        stats = None
+        if error is None and self.method.statistics:
+            stats = self.method.observe(detached, **method_inputs(self.method, inputs))
+        if self.comm.world_size == 1:
+            record.record(start, stop, detached, stats)
+        else:
+            record.record_gathered(step, self.comm.gather_rows(record.rows(step, detached, stats, error)), error)
         self._recorded_step = (record.epoch, step)
+        if error is not None:
+            return loss.mean()
         weights = record.loss_weights(start, stop)
         return loss.mean() if weights is None else (weights.to(loss.dtype) * loss).mean()
 
@@ -73,29 +84,12 @@ class StepRecorder:
         self.first = False
 
     def end_batch(self, record: EpochRecord, returned_loss: bool) -> None:
-        """Close ``record``'s current batch: gather its statistics from every rank and move on."""
-        step = record.steps
-        recorded = self._recorded_step == (record.epoch, step)
-        error, self._step_error = self._step_error, None
-        if self.comm.world_size > 1:  # the flag column: 1 recorded, 0 skipped, -1 forgot pruning_loss, -2 failed
-            rows = record.take_pending(step, self.device)
-            flag = -2.0 if error is not None else 1.0 if recorded else (-1.0 if returned_loss else 0.0)
-            rows = torch.cat([rows, torch.full((rows.shape[0], 1), flag, device=rows.device)], dim=1)
-            gathered = self.comm.gather_rows(rows)
-            flags = gathered[:, 0, -1].tolist() if gathered.shape[1] else [flag] * self.comm.world_size
-            if -2.0 in flags:
-                rank = flags.index(-2.0)
-                raise error or RuntimeError(f"pruning_loss failed its checks on rank {rank} (see its error); all stop")
-            forgot = -1.0 in flags
-            if not forgot:
-                record.record_gathered(step, gathered[..., :-1])
-            ranks_recorded = tuple(f == 1.0 for f in flags)
-        else:
-            forgot, ranks_recorded = returned_loss and not recorded, (recorded,)
-        if forgot:
+        """Close ``record``'s current batch (no collective: the rows were gathered in :meth:`network_loss`)."""
+        recorded = self._recorded_step == (record.epoch, record.steps)
+        if returned_loss and not recorded:
             raise RuntimeError(
                 f"training_step returned a loss but did not call `self.pruning_loss(per_sample_loss)`, so "
                 f"{type(self.method).__name__} has nothing to learn from. Return `self.pruning_loss(...)` from "
-                "training_step (returning None to skip a batch is fine)"
+                "training_step (returning None to skip a batch is fine in one process)"
             )
-        record.advance(ranks_recorded)
+        record.advance(recorded)

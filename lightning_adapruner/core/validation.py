@@ -62,6 +62,48 @@ def check_int(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
+def check_targets(targets: Any, owner: str = "DataPruning") -> Tensor:
+    """``targets`` as a 1-D LongTensor of class ids (a tensor, array or sequence of whole numbers >= 0).
+
+    Raises:
+        TypeError: not numbers (strings, objects) or bools.
+        ValueError: fractional values, negative ids, or not one label per sample (a 2-D one-hot matrix).
+
+    Example::
+
+        >>> check_targets([0, 2, 1]).tolist(), check_targets(torch.tensor([1.0, 0.0])).tolist()
+        ([0, 2, 1], [1, 0])
+    """
+    fix = f"pass {owner}(targets=<the integer class id of every training sample>)"
+    try:
+        labels = torch.as_tensor(targets)
+    except (TypeError, ValueError, RuntimeError) as err:
+        got = type(targets).__name__
+        raise TypeError(f"targets must hold numbers, got a {got} that torch cannot read ({err}): {fix}") from None
+    if labels.dtype == torch.bool or labels.is_complex() or not (labels.is_floating_point() or _is_integer(labels)):
+        raise TypeError(f"targets must be whole numbers, got dtype {labels.dtype}: {fix}")
+    if labels.ndim > 1 and not (labels.ndim == 2 and labels.shape[1] == 1):
+        raise ValueError(
+            f"targets must hold one label per sample, got shape {tuple(labels.shape)} (one-hot? take .argmax(1)): {fix}"
+        )
+    labels = labels.flatten()
+    if labels.is_floating_point():
+        bad = ~torch.isfinite(labels) | (labels != labels.round())
+        if bool(bad.any()):
+            raise ValueError(
+                f"targets holds values that are not whole numbers (e.g. {labels[bad][0].item()!r}); casting them "
+                f"would silently merge classes: {fix}"
+            )
+    labels = labels.long()
+    if labels.numel() and int(labels.min()) < 0:
+        raise ValueError(f"targets holds negative class ids (min {int(labels.min())}): {fix}")
+    return labels
+
+
+def _is_integer(tensor: Tensor) -> bool:
+    return tensor.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
 def check_batch_loss(loss: Tensor, batch_length: int) -> None:
     """``pruning_loss`` needs one loss per sample the batch holds."""
     if loss.ndim != 1 or loss.shape[0] != batch_length:
@@ -130,7 +172,8 @@ def check_fit(trainer: Any, pl_module: Any, pruning: Any, harness: type) -> None
         )
     others = [c for c in trainer.callbacks if isinstance(c, harness)]
     if len(others) > 1:
-        raise ValueError(f"one pruning callback drives a fit, got {len(others)}: keep one of {others}")
+        names = ", ".join(f"{type(c).__name__}({c.method.name}, prune_ratio={c.prune_ratio})" for c in others)
+        raise ValueError(f"one pruning callback drives a fit, got {len(others)}: keep one of {names}")
     if trainer.max_epochs is None or trainer.max_epochs < 1:
         raise ValueError(
             f"{owner} schedules pruning by epoch and needs a finite number of epochs; pass Trainer(max_epochs=...) "

@@ -17,6 +17,7 @@ from lightning_adapruner import (
     DataPruning,
     EL2NPruning,
     RandomPruning,
+    RS2Pruning,
     functional,
     load_pruned_subset,
 )
@@ -214,13 +215,6 @@ def test_module_without_the_mixin():
         t.fit(Plain(), loader(random_dataset(64)))
 
 
-def test_two_pruning_callbacks_are_refused():
-    # one state key for every pruning callback: Lightning itself refuses a second one before the fit starts
-    with pytest.raises(RuntimeError, match="state_key` must be unique"):
-        t = trainer(max_epochs=1, callbacks=[DataPruning(RandomPruning(), 0.2), AdaptiveDatasetPruning(0.2)])
-        t.fit(TinyModel(), loader(random_dataset(64)))
-
-
 def test_a_ratio_so_high_that_a_rank_gets_nothing():
     t = trainer(max_epochs=2, callbacks=[AdaptiveDatasetPruning(0.99, export_dir=False, anneal=0.0)])
     with pytest.raises(ValueError, match="a rank would get no samples"):
@@ -283,16 +277,31 @@ def test_class_floor_holds_when_some_samples_were_never_forwarded():
     assert torch.bincount(ds.targets[cb.kept_indices]).min() >= 20 and cb.kept_indices.numel() == 70
 
 
-def test_no_labels_warns_once_and_class_floor_needs_them():
+def test_no_labels_is_no_warning_unless_class_floor_needs_them(recwarn):
     from torch.utils.data import TensorDataset
 
     plain = TensorDataset(random_dataset(64).x, random_dataset(64).targets)
-    with pytest.warns(UserWarning, match="no class labels"):
-        fit(ds=plain, epochs=1, prune_ratio=0.2)
+    adp, *_ = fit(ds=plain, epochs=1, prune_ratio=0.2)  # a task without classes (a language model) asks for none
+    assert adp._session.facts.labels is None and not [w for w in recwarn if "label" in str(w.message)]
     with pytest.raises(ValueError, match="class_floor needs the training labels"):
         fit(ds=plain, epochs=1, prune_ratio=0.2, class_floor=1)
     adp, *_ = fit(ds=plain, epochs=1, prune_ratio=0.2, targets=plain.tensors[1])  # targets= is enough
     assert adp._session.facts.labels is not None
+
+
+def test_labels_are_found_in_a_hugging_face_datasets_column():
+    import datasets  # Hugging Face datasets: in requirements/lock.txt
+
+    base = random_dataset(64)
+    table = datasets.Dataset.from_dict({"x": base.x.tolist(), "label": base.targets.tolist()})
+    table = table.cast_column("label", datasets.ClassLabel(num_classes=3)).shuffle(seed=0)  # an indices mapping
+
+    from lightning_adapruner.core.dataset import infer_targets
+
+    expected = [table[i]["label"] for i in range(len(table))]
+    assert infer_targets(table).tolist() == expected
+    scores = datasets.Dataset.from_dict({"x": [1.0, 2.0], "label": [0.5, 0.1]})  # a regression target: no classes
+    assert infer_targets(scores) is None
 
 
 def test_resume_with_a_checkpoint_for_another_dataset_size(tmp_path):
@@ -407,15 +416,35 @@ def test_class_floor_holds_for_every_method(method):
     assert int((ds.targets[cb.kept_indices] == 2).sum()) == 6
 
 
-def test_negative_labels_are_left_out_and_class_floor_refuses_them():
+def test_negative_labels_found_on_the_dataset_are_left_out_and_class_floor_refuses_them(recwarn):
+    class IgnoreIndex(TinyModel):
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return self.pruning_loss(torch.nn.functional.cross_entropy(self(x), y, reduction="none", ignore_index=-1))
+
     ds = random_dataset(100)
-    labels = ds.targets.clone()
-    labels[:10] = -1  # "unlabelled"
-    with pytest.warns(UserWarning, match="negative values"):
-        adp, *_ = fit(ds=ds, epochs=2, prune_ratio=0.2, targets=labels)
+    ds.targets[:10] = -1  # "unlabelled", an ignore index: no classes asked for, so no warning either
+    adp, *_ = fit(ds=ds, epochs=2, prune_ratio=0.2, model=IgnoreIndex())
     assert adp._session.facts.labels is None
-    with pytest.raises(ValueError, match="negative values"):
-        fit(ds=ds, epochs=2, prune_ratio=0.2, class_floor=1, targets=labels)
+    assert not [w for w in recwarn if "label" in str(w.message)]
+    with pytest.raises(ValueError, match="negative values.*class_floor"):
+        fit(ds=ds, epochs=2, prune_ratio=0.2, class_floor=1, model=IgnoreIndex())
+
+
+@pytest.mark.parametrize(
+    ("targets", "error", "match"),
+    [
+        (["cat", "dog"], TypeError, "must hold numbers"),
+        ([0.5, 1.0], ValueError, "not whole numbers.*0.5"),
+        ([[0, 1], [1, 0]], ValueError, "one label per sample.*argmax"),
+        ([-1, 0], ValueError, "negative class ids"),
+        ([True, False], TypeError, "whole numbers, got dtype torch.bool"),
+    ],
+)
+def test_targets_are_checked_when_given(targets, error, match):
+    with pytest.raises(error, match=match):
+        DataPruning(AdaPruner(), 0.3, targets=targets)
+    assert DataPruning(AdaPruner(), 0.3, targets=[2.0, 0.0]).targets.tolist() == [2, 0]  # whole floats are fine
 
 
 def test_labels_that_disagree_with_the_items_are_not_trusted():
@@ -476,3 +505,43 @@ def test_batch_indices_name_the_batch_in_every_callback_before_and_after_the_pru
     assert before.mismatches == after.mismatches == model.mismatches == 0
     with pytest.raises(RuntimeError, match="from on_train_batch_start to on_train_batch_end"):
         _ = pruning.batch_indices
+
+
+def test_two_pruning_callbacks_get_the_plugins_error_not_a_state_key_hint():
+    first, second = DataPruning(AdaPruner(), 0.3), DataPruning(RS2Pruning(), 0.5)
+    t = trainer(max_epochs=1, callbacks=[first, second])  # Lightning's duplicate state_key check lets them through
+    with pytest.raises(
+        ValueError, match=r"one pruning callback drives a fit, got 2: keep one of DataPruning\(adapruner"
+    ):
+        t.fit(TinyModel(), loader(random_dataset(64), 16))
+
+
+def test_a_refused_loader_leaves_lightnings_dataloader_patching_undone():
+    """Lightning patches every DataLoader subclass while it asks for the training loader and undoes it only when
+    the request returns; the plugin's refusal is raised inside the request."""
+
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            yield from random_dataset(32)
+
+    pruning = DataPruning(AdaPruner(), 0.3, export_dir=False)
+    with pytest.raises(TypeError, match="iterable or has no __len__"):
+        trainer(max_epochs=1, callbacks=[pruning]).fit(TinyModel(), loader(Stream(), 16, shuffle=False))
+
+    class MyLoader(torch.utils.data.DataLoader):  # defined after the refusal, as on a notebook's retry
+        def __init__(self, dataset, batch_size, tag):
+            super().__init__(dataset, batch_size=batch_size, shuffle=True)
+            self.tag = tag
+
+    assert not any("__old" in name for name in torch.utils.data.DataLoader.__dict__)
+    model = TinyModel()
+    trainer(max_epochs=1).fit(model, MyLoader(random_dataset(64), 16, tag="retry"))
+    assert model.seen_in(0).numel() == 64
+
+
+def test_fast_dev_run_exports_no_subset(tmp_path, caplog):
+    pruning = DataPruning(AdaPruner(), 0.3, export_dir=tmp_path)
+    with caplog.at_level("INFO"):
+        trainer(fast_dev_run=True, callbacks=[pruning]).fit(TinyModel(), loader(random_dataset(256), 16))
+    assert not (tmp_path / "pruned_subset.json").exists() and pruning.export_path is None
+    assert "fast_dev_run" in caplog.text and "not exported" in caplog.text

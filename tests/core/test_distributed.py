@@ -1,6 +1,9 @@
 """Two CPU processes (gloo): every rank holds the same state, the shards split each epoch's samples."""
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import lightning as L
 import pytest
@@ -90,3 +93,30 @@ def test_a_check_failing_on_one_rank_stops_every_rank_instead_of_hanging(tmp_pat
     t = trainer(max_epochs=2, devices=2, strategy="ddp_fork", callbacks=[cb])
     with pytest.raises(Exception, match="one loss per sample|failed its checks on rank 1"):
         t.fit(ShortOnRankOne(), loader(random_dataset(200), 16))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("bar", "template_defaults"), [("tqdm", False), ("rich", False), ("rich", True)], ids=["tqdm", "rich", "template"]
+)
+def test_progress_bars_and_synced_metrics_before_the_callback_do_not_hang(tmp_path, bar, template_defaults):
+    """The bars sync metrics on rank 0 only; the callback's collectives must not pair with theirs (they ran in its
+    epoch-end hook and deadlocked). In a subprocess: a gloo timeout of 60 s turns a hang into a failure."""
+    worker = Path(__file__).resolve().parents[1] / "ddp_callbacks_worker.py"
+    command = [sys.executable, str(worker), str(tmp_path), "--bar", bar]
+    done = subprocess.run(
+        command + (["--template-defaults"] if template_defaults else []),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2))
+    assert torch.equal(r0["kept"], r1["kept"]) and r0["kept"].numel() == 350  # 500 samples, prune_ratio 0.3
+    for name, value in r0["state"]["states"].items():
+        assert torch.equal(value, r1["state"]["states"][name]), name
+    # the forking launcher's callback reports what its rank 0 exported
+    launcher = torch.load(tmp_path / "launcher.pt", weights_only=False)
+    assert torch.equal(launcher["kept"], r0["kept"]) and launcher["export_path"] == tmp_path / "pruned_subset.json"
+    assert launcher["forwarded"] == 500 + 2 * 350  # warm-up epoch on all 500, then two epochs on 350
+    assert "kept 350 of 500 samples" in done.stderr + done.stdout  # the final line, beside a progress bar

@@ -168,9 +168,30 @@ def test_a_checkpoint_without_pruning_state_warns(tmp_path):
 def test_a_mid_epoch_resume_with_another_batch_size_is_refused(tmp_path):
     _checkpoints(tmp_path, every_n_train_steps=5)
     ckpt = tmp_path / "epoch=1-step=25.ckpt"  # 19 batches in epoch 0: step 25 is inside epoch 1
-    with pytest.raises(ValueError, match="lays out differently.*batch_size 16 -> 32"):
+    with pytest.raises(ValueError, match="other settings.*batch_size 16 -> 32"):
         pruning = DataPruning(AdaPruner(anneal=0.0), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
         _resume(ckpt, pruning, batch=32)
+
+
+def test_an_end_of_epoch_resume_with_another_batch_size_is_refused(tmp_path):
+    """The LR schedule in the checkpoint was sized for 16-sample batches: OneCycle would raise mid-fit at 32, or
+    silently end early with fewer steps; the pruning state refuses it at the start, as it does mid-epoch."""
+    _checkpoints(tmp_path)
+    pruning = DataPruning(AdaPruner(anneal=0.0), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
+    with pytest.raises(ValueError, match="other settings.*batch_size 16 -> 32.*Resume with the number of processes, batch size"):
+        _resume(tmp_path / "epoch=1-step=31.ckpt", pruning, batch=32)
+    extended = DataPruning(AdaPruner(anneal=0.0), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
+    _resume(tmp_path / "epoch=1-step=31.ckpt", extended, epochs=5)  # more epochs: allowed (the plan grows)
+    assert extended._session.restored and extended.kept_indices.numel() == 180
+
+
+@pytest.mark.slow
+def test_an_end_of_epoch_resume_with_more_processes_is_refused(tmp_path):
+    _checkpoints(tmp_path)
+    pruning = DataPruning(AdaPruner(anneal=0.0), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
+    t = trainer(max_epochs=4, callbacks=[pruning], devices=2, strategy="ddp_fork")
+    with pytest.raises(Exception, match="world_size 1 -> 2"):
+        t.fit(TinyModel(), loader(random_dataset(300), 16), ckpt_path=tmp_path / "epoch=1-step=31.ckpt")
 
 
 def test_the_checkpoint_seed_wins_over_a_new_global_seed(tmp_path):
