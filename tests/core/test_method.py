@@ -6,6 +6,8 @@ import torch
 from lightning_adapruner import FitInfo, Observations, PruningMethod
 from lightning_adapruner.core.schedule import KeepSchedule
 
+pytestmark = pytest.mark.bits  # exact results: also run under other CPU kernels
+
 
 def uniform(n, gen):
     return torch.rand(n, generator=gen)

@@ -1,4 +1,4 @@
-"""The vectorised epoch update of AdaPruner equals METHOD.md's sequential per-step procedure."""
+"""The vectorised epoch update of AdaPruner equals the sequential per-step procedure of docs/method.md."""
 
 import math
 
@@ -7,9 +7,11 @@ import torch
 
 from lightning_adapruner.core import functional as F
 
+pytestmark = pytest.mark.bits  # exact results: also run under other CPU kernels
+
 
 def sequential_epoch(m, mom, order, losses, batch, k, lam, delta, r, gain, binarise, lr, mu, wd):
-    """METHOD.md literally: per step, the autograd gradient of T1 + T2 + T3, SGD on the batch rows, controllers."""
+    """docs/method.md literally: per step, the autograd gradient of T1 + T2 + T3, SGD on the batch rows, controllers."""
     m, mom = m.clone().double(), mom.clone().double()
     below = 0
     for start in range(0, order.numel(), batch):
@@ -58,7 +60,10 @@ def test_the_epoch_update_equals_the_sequential_procedure(binarise, pieces):
     assert int((path.rho < cfg["r"]).sum()) == ref_below
 
 
-def test_pieces_give_the_same_bits_as_one_update():
+def test_pieces_agree_with_one_update_to_rounding():
+    """Elementwise, so pieces compute what one update does; but not bit for bit on every CPU: vectorised kernels
+    (AVX2, AVX-512) round a tensor's tail differently from its body, so where a piece starts moves a few entries
+    between the two paths (seen on AVX-512: momentum off by 1.9e-9 in 2 of 100 entries)."""
     g = torch.Generator().manual_seed(1)
     n, batch = 100, 10
     m0, order, losses = torch.randn(n, generator=g), torch.randperm(n, generator=g), torch.rand(n, generator=g)
@@ -69,7 +74,9 @@ def test_pieces_give_the_same_bits_as_one_update():
     split_m, split_mom = m0.clone(), torch.zeros(n)
     for lo, hi in [(0, 30), (30, 100)]:
         F.mask_step_(split_m, split_mom, order[lo:hi], losses[lo:hi], batches[lo:hi], path, 0.6, 0.1, 0.9, 5e-4)
-    assert torch.equal(whole_m, split_m) and torch.equal(whole_mom, split_mom)
+    torch.testing.assert_close(split_m, whole_m, rtol=1e-6, atol=1e-8)
+    torch.testing.assert_close(split_mom, whole_mom, rtol=1e-6, atol=1e-8)
+    assert not torch.equal(split_mom, torch.zeros(n))  # the update moved them
 
 
 def test_rows_not_updated_stay_exactly_where_they_were():
