@@ -18,7 +18,8 @@ class AdaptiveDatasetPruning(DataPruning):
     """Adaptive dataset pruning: ``DataPruning(AdaPruner(...), prune_ratio, ...)`` in one object.
 
     Args:
-        prune_ratio: ``p`` in ``[0, 1)``, the share of training samples removed.
+        prune_ratio: ``p`` in ``[0, 1)``, the share of training samples removed (or give ``budget=``, the share of
+            full data's samples the fit forwards).
         mode: ``"sampler"`` (prune during training, saves compute) or ``"soft"`` (the reference procedure).
         **kwargs: :class:`DataPruning`'s arguments (``warmup_epochs``, ``prune_epochs``, ``schedule``,
             ``class_floor``, ``targets``, ``seed``, ``drop_last``, ``export_dir``, ``verbose``) and
@@ -34,7 +35,7 @@ class AdaptiveDatasetPruning(DataPruning):
         (0.2, 2)
     """
 
-    def __init__(self, prune_ratio: float, mode: Mode = "sampler", **kwargs: Any) -> None:
+    def __init__(self, prune_ratio: float | None = None, mode: Mode = "sampler", **kwargs: Any) -> None:
         harness = {k: kwargs.pop(k) for k in list(kwargs) if k in _HARNESS}
         super().__init__(AdaPruner(mode=mode, **kwargs), prune_ratio, **harness)
 

@@ -24,8 +24,9 @@ from lightning_adapruner.core.export import SUBSET_NAME, subset_metadata, write_
 from lightning_adapruner.core.method import PruningMethod
 from lightning_adapruner.core.metrics import epoch_metrics, epoch_status
 from lightning_adapruner.core.route import TrainLoaderRoute, align_resume_position, loader_facts, status
+from lightning_adapruner.core.schedule import PruningTarget
 from lightning_adapruner.core.session import PruningSession
-from lightning_adapruner.core.validation import check_fit, check_int, check_ratio, check_targets
+from lightning_adapruner.core.validation import check_budget, check_fit, check_int, check_ratio, check_targets
 
 try:  # lightning >= 2.5 re-exports typing_extensions' override; older versions need it from the source
     from typing_extensions import override
@@ -41,15 +42,23 @@ class DataPruning(Callback):
     The callback replaces the training loader's sampler by a :class:`~lightning_adapruner.PruningSampler`, so
     pruned samples are never loaded or forwarded, and knows from its order which dataset indices every batch
     holds: the user's batches, datamodule and ``train_dataloader()`` stay as they are. The keep share follows
-    one schedule for every method (``warmup_epochs`` on full data, then down to ``1 - prune_ratio`` over
-    ``prune_epochs``), so methods compared at one ``prune_ratio`` forward the same number of samples.
+    one schedule for every method (``warmup_epochs`` on full data, then down to ``1 - p`` over ``prune_epochs``),
+    so methods compared at one ``prune_ratio`` or ``budget`` forward the same number of samples; pruned epochs hold
+    whole batches (:func:`~lightning_adapruner.functional.epoch_sample_counts`).
     :class:`~lightning_adapruner.PruningPerformanceController`'s ``pruning_loss`` hands each batch's per-sample
-    losses to it. At the end of fit it keeps exactly ``round((1 - prune_ratio) * N)`` samples and writes them to
+    losses to it. At the end of fit it keeps exactly ``round((1 - p) * N)`` samples and writes them to
     ``<export_dir>/pruned_subset.{json,pt}``.
+
+    Give one of ``prune_ratio`` and ``budget``. A **budget** is what saves compute predictably: the fit forwards
+    exactly ``budget`` times what full data would over ``max_epochs`` (the schedule's target ratio follows), so
+    compare it with full data for ``round(budget * max_epochs)`` epochs, the free alternative. A **prune ratio**
+    fixes how much of the data the final epochs keep; the fit then forwards more than ``1 - p`` of full data's
+    samples (the warm-up and step-down epochs), reported as ``adp/saved_share``.
 
     Args:
         method: the pruning method (:mod:`lightning_adapruner.methods`, or your own :class:`PruningMethod`).
         prune_ratio: ``p`` in ``[0, 1)``, the share of training samples removed once the schedule has reached it.
+        budget: in ``(0, 1]``, the share of full data's samples the fit forwards (instead of ``prune_ratio``).
         warmup_epochs: epochs on full data before the first cut.
         prune_epochs: epochs over which the keep share steps down; ``None``: half the epochs after warm-up.
         schedule: shape of the step-down: ``"linear"``, ``"cosine"``, ``"exponential"`` or ``"step"``.
@@ -69,14 +78,14 @@ class DataPruning(Callback):
 
         >>> from lightning_adapruner import RandomPruning
         >>> pruning = DataPruning(RandomPruning(), prune_ratio=0.3)
-        >>> pruning.method.name, pruning.keep_fraction
-        ('random', 0.7)
+        >>> pruning.method.name, pruning.keep_fraction, DataPruning(RandomPruning(), budget=0.6).budget
+        ('random', 0.7, 0.6)
     """
 
     def __init__(
         self,
         method: PruningMethod,
-        prune_ratio: float,
+        prune_ratio: float | None = None,
         warmup_epochs: int = 1,
         prune_epochs: int | None = None,
         schedule: F.ScheduleShape = "linear",
@@ -86,13 +95,21 @@ class DataPruning(Callback):
         drop_last: bool = False,
         export_dir: str | Path | bool | None = None,
         verbose: bool = True,
+        budget: float | None = None,
     ) -> None:
         if isinstance(method, type) and issubclass(method, PruningMethod):
             raise TypeError(f"method must be a PruningMethod instance: pass {method.__name__}(), not the class")
         if not isinstance(method, PruningMethod):
             raise TypeError(f"method must be a PruningMethod (lightning_adapruner.AdaPruner(), ...), got {method!r}")
         self.method = method
-        self.prune_ratio = check_ratio(prune_ratio)
+        self.target = PruningTarget(
+            None if prune_ratio is None else check_ratio(prune_ratio), None if budget is None else check_budget(budget)
+        )
+        if budget is not None and method.forward_all:
+            raise ValueError(
+                f"{type(method).__name__} forwards every sample every epoch (soft mode), so a budget cannot be met: "
+                "give prune_ratio instead"
+            )
         if schedule not in F.SCHEDULE_SHAPES:
             raise ValueError(f"schedule must be one of {F.SCHEDULE_SHAPES}, got {schedule!r}")
         self.warmup_epochs = check_int("warmup_epochs", warmup_epochs, minimum=0)
@@ -114,7 +131,7 @@ class DataPruning(Callback):
         self._closed_batch: tuple[int, int] | None = None  # (step, batches fetched) of the batch just closed
 
     def _new_session(self) -> PruningSession:
-        args = (self.prune_ratio, self.warmup_epochs, self.prune_epochs, self.schedule, self.class_floor)
+        args = (self.target, self.warmup_epochs, self.prune_epochs, self.schedule, self.class_floor)
         return PruningSession(self.method, *args, self.drop_last)
 
     # ------------------------------------------------------------------ public
@@ -129,9 +146,22 @@ class DataPruning(Callback):
         return "DataPruning" if self._claimed else f"DataPruning[unclaimed {id(self):x}]"
 
     @property
-    def keep_fraction(self) -> float:
-        """``r = 1 - prune_ratio``."""
-        return 1.0 - self.prune_ratio
+    def prune_ratio(self) -> float | None:
+        """``p``: the one given, or with a ``budget`` the ratio its schedule reaches (``None`` until the fit starts)."""
+        if self.target.prune_ratio is not None:
+            return self.target.prune_ratio
+        return self._session.schedule.prune_ratio if self._session.started else None
+
+    @property
+    def budget(self) -> float | None:
+        """The share of full data's samples the fit forwards, when given (``None`` for a ``prune_ratio`` fit)."""
+        return self.target.budget
+
+    @property
+    def keep_fraction(self) -> float | None:
+        """``r = 1 - prune_ratio`` (``None`` while a budget's ratio is not known)."""
+        p = self.prune_ratio
+        return None if p is None else 1.0 - p
 
     def network_loss(self, per_sample_loss: Tensor, indices: Tensor | None = None, **inputs: Tensor) -> Tensor:
         """The loss the network trains on for the current training batch; hands the batch's detached per-sample
@@ -322,25 +352,25 @@ class DataPruning(Callback):
         if self.export_dir is not False:
             base = Path(self.export_dir if isinstance(self.export_dir, (str, Path)) else trainer.default_root_dir)
             metadata = subset_metadata(
-                self.method, self._kept_indices, n, self.prune_ratio, self._seed, session.ledger,
+                self.method, self._kept_indices, n, session.schedule.prune_ratio, self._seed, session.ledger,
                 session.facts.labels,
+                budget_target=self.budget,
                 epochs_completed=int(trainer.fit_loop.epoch_progress.current.completed),
                 max_epochs=session.facts.max_epochs,
                 nonfinite_losses=session.nonfinite_total,
                 fit_time_s=round(time.perf_counter() - self._fit_start, 3),
             )  # fmt: skip
             kept, scores = self._kept_indices, session.method.scores()
-            self._export_path = write_pruned_subset(base / SUBSET_NAME, kept, scores, metadata)
-        where = (
-            f"subset written to {self._export_path}"
-            if self._export_path is not None
-            else "no export (export_dir=False)"
-        )
+            path = base / SUBSET_NAME
+            self._export_path = write_pruned_subset(path, kept, scores, metadata, session.last_epoch)
+        where = "no export (export_dir=False)" if self._export_path is None else f"written to {self._export_path}"
+        budget = "" if self.budget is None else f", budget {self.budget:.4f}"
         status(
             trainer,
-            f"[{self.method.name}] kept {k} of {n} samples (prune ratio target {self.prune_ratio:.4f}, realised "
-            f"{(n - k) / n:.4f}); {session.ledger.forwarded} samples forwarded ({session.ledger.saved_share:.1%} "
-            f"saved); {where}",
+            f"[{self.method.name}] kept {k} of {n} samples (prune ratio target {session.schedule.prune_ratio:.4f}, "
+            f"realised {(n - k) / n:.4f}); {session.ledger.forwarded} samples forwarded, "
+            f"{1 - session.ledger.saved_share:.4f} of full data's{budget} ({session.ledger.saved_share:.1%} saved); "
+            f"{where}",
             final=True,
         )
         if os.getpid() != self._creator_pid:  # a spawned or forked rank 0: leave the results for the launcher

@@ -40,11 +40,15 @@ class PrunedSubset:
         kept_indices: sorted, distinct dataset indices of the kept samples (LongTensor ``[num_kept]``).
         scores: the method's per-sample score of every sample (FloatTensor ``[num_samples]``; AdaPruner's logits).
         metadata: the JSON metadata (method, ratios as exact counts, seed, samples forwarded, ...).
+        last_epoch: the last epoch each sample was in the kept set (int16 ``[num_samples]``, -1: never), or
+            ``None`` for subsets written before it was recorded. A score frozen when its sample was cut early (only
+            forwarded samples learn) is read against it.
     """
 
     kept_indices: Tensor
     scores: Tensor
     metadata: dict[str, Any]
+    last_epoch: Tensor | None = None
 
     @property
     def num_samples(self) -> int:
@@ -59,13 +63,22 @@ def subset_json_path(path: str | Path) -> Path:
     return path if path.suffix == ".json" else path.with_suffix(".json")
 
 
-def write_pruned_subset(path: str | Path, kept_indices: Tensor, scores: Tensor, metadata: dict[str, Any]) -> Path:
+def write_pruned_subset(
+    path: str | Path,
+    kept_indices: Tensor,
+    scores: Tensor,
+    metadata: dict[str, Any],
+    last_epoch: Tensor | None = None,
+) -> Path:
     """Write the subset (``path``: a directory or a file prefix) and return the JSON path."""
     json_path = subset_json_path(path)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     tensor_path = json_path.with_suffix(".pt")
     kept = kept_indices.detach().cpu().long()
-    torch.save({"kept_indices": kept, "scores": scores.detach().cpu().float()}, tensor_path)
+    tensors = {"kept_indices": kept, "scores": scores.detach().cpu().float()}
+    if last_epoch is not None:
+        tensors["last_epoch"] = last_epoch.detach().cpu().to(torch.int16)
+    torch.save(tensors, tensor_path)
     meta = {"format_version": FORMAT_VERSION, "tensors": tensor_path.name, **metadata, "num_kept": int(kept.numel())}
     json_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return json_path
@@ -161,7 +174,10 @@ def read_pruned_subset(path: str | Path) -> PrunedSubset:
     if not isinstance(kept, Tensor) or not isinstance(scores, Tensor):
         raise PrunedSubsetError(f"{tensor_path} lacks the tensors 'kept_indices' and '{scores_key}'" + _FIX)
     _check_consistency(json_path, tensor_path, meta, kept, scores)
-    return PrunedSubset(kept.long(), scores.float(), meta)
+    last_epoch = tensors.get("last_epoch")
+    if last_epoch is not None and (not isinstance(last_epoch, Tensor) or last_epoch.shape != scores.shape):
+        raise PrunedSubsetError(f"{tensor_path}: last_epoch is not one epoch per sample" + _FIX)
+    return PrunedSubset(kept.long(), scores.float(), meta, None if last_epoch is None else last_epoch.long())
 
 
 def _load_tensors(tensor_path: Path) -> dict[str, Any]:

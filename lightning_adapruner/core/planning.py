@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def check_schedule(
-    budgets: list[int], batches: tuple[int, ...], facts: Any, world_size: int, prune_ratio: float, class_floor: int
+    budgets: list[int], batches: tuple[int, ...], facts: Any, world_size: int, target: str, class_floor: int
 ) -> None:
     """Every epoch of the schedule must be able to run; say which setting to change where one cannot.
 
@@ -30,13 +30,13 @@ def check_schedule(
         where = f"epoch {epoch} of the pruning schedule keeps {budget} of {facts.num_samples} samples"
         if budget < world_size:
             raise ValueError(
-                f"{where}, fewer than the {world_size} process(es): a rank would get no samples. Lower prune_ratio "
-                f"(now {prune_ratio}) or the method's annealing"
+                f"{where}, fewer than the {world_size} process(es): a rank would get no samples. Prune less (now "
+                f"{target}) or lower the method's annealing"
             )
         if count < 1:
             raise ValueError(
                 f"{where}, which makes no batch of {facts.batch_size} per process (drop_last={facts.drop_last}, "
-                f"limit_train_batches={facts.limit_batches}): lower prune_ratio (now {prune_ratio}), the batch size, "
+                f"limit_train_batches={facts.limit_batches}): prune less (now {target}), lower the batch size, "
                 "or let the last short batch run (drop_last=False)"
             )
         if facts.val_check_batches is not None and count < facts.val_check_batches:

@@ -1,10 +1,42 @@
-"""``KeepSchedule``: which share of the dataset each epoch forwards (full data first, then down to ``1 - p``)."""
+"""``PruningTarget`` (what a fit is asked to save) and ``KeepSchedule`` (which share of the dataset each epoch
+forwards: full data first, then down to ``1 - p``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from lightning_adapruner.core import functional as F
+
+
+@dataclass(frozen=True)
+class PruningTarget:
+    """What a fit is asked to save, in one place: a ``prune_ratio`` or a ``budget``, exactly one of them.
+
+    Attributes:
+        prune_ratio: ``p`` in ``[0, 1)``, the share of samples the schedule removes once it reaches its target; the
+            compute saved follows from the schedule (the warm-up and step-down epochs forward more).
+        budget: in ``(0, 1]``, the share of full data's samples the whole fit forwards (``budget * N * max_epochs``
+            samples, met exactly); the prune ratio that the schedule reaches follows from it.
+
+    Example::
+
+        >>> PruningTarget(prune_ratio=0.3), PruningTarget(budget=0.6).describe()
+        (PruningTarget(prune_ratio=0.3, budget=None), 'budget=0.6')
+    """
+
+    prune_ratio: float | None = None
+    budget: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.prune_ratio is None) == (self.budget is None):
+            raise ValueError(
+                "give the pruning callback one of prune_ratio= (the share of samples removed once the schedule reaches "
+                "it) or budget= (the share of full data's samples the fit forwards), not "
+                + ("both" if self.prune_ratio is not None else "neither")
+            )
+
+    def describe(self) -> str:
+        return f"prune_ratio={self.prune_ratio}" if self.budget is None else f"budget={self.budget}"
 
 
 @dataclass(frozen=True)

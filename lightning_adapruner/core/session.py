@@ -21,7 +21,7 @@ from lightning_adapruner.core.epoch import EpochRecord
 from lightning_adapruner.core.method import FitInfo, PruningMethod
 from lightning_adapruner.core.metrics import ComputeLedger
 from lightning_adapruner.core.planning import check_schedule, choose
-from lightning_adapruner.core.schedule import KeepSchedule
+from lightning_adapruner.core.schedule import KeepSchedule, PruningTarget
 from lightning_adapruner.core.step import StepRecorder
 from lightning_adapruner.core.validation import check_nonnegative
 
@@ -61,8 +61,9 @@ class PruningSession:
 
     Args:
         method: the :class:`~lightning_adapruner.PruningMethod`.
-        prune_ratio, warmup_epochs, prune_epochs, shape: the keep-share schedule (``prune_epochs=None``: half the
-            epochs after warm-up, at least one).
+        target: the :class:`~lightning_adapruner.core.schedule.PruningTarget` (a prune ratio or a budget).
+        warmup_epochs, prune_epochs, shape: the keep-share schedule (``prune_epochs=None``: half the epochs after
+            warm-up, at least one).
         class_floor: every class keeps at least this many samples.
         shard_drop_last: drop the ``K % world_size`` remainder of an epoch instead of topping shards up.
     """
@@ -70,20 +71,15 @@ class PruningSession:
     def __init__(
         self,
         method: PruningMethod,
-        prune_ratio: float,
+        target: PruningTarget,
         warmup_epochs: int,
         prune_epochs: int | None,
         shape: F.ScheduleShape,
         class_floor: int,
         shard_drop_last: bool,
     ) -> None:
-        self.method = method
-        self.prune_ratio, self.warmup_epochs, self.prune_epochs, self.shape = (
-            prune_ratio,
-            warmup_epochs,
-            prune_epochs,
-            shape,
-        )
+        self.method, self.target = method, target
+        self.warmup_epochs, self.prune_epochs, self.shape = warmup_epochs, prune_epochs, shape
         self.class_floor, self.shard_drop_last = class_floor, shard_drop_last
         self.started = False
         self._stash: dict[str, Any] | None = None
@@ -102,16 +98,16 @@ class PruningSession:
             seed = int(stash["seed"])
         self.facts, self.comm, self.seed = facts, collectives, seed
         n = facts.num_samples
-        self.schedule = KeepSchedule(
-            self.prune_ratio, self.warmup_epochs, self._prune_epochs(facts), self.shape, facts.max_epochs
+        self.schedule, self.counts = self._layout(facts, collectives.world_size)
+        self.planned_batches = tuple(self._batches(c) for c in self.counts)
+        check_schedule(
+            self.counts, self.planned_batches, facts, collectives.world_size, self.target.describe(), self.class_floor
         )
-        budgets = [self.budget(e) for e in range(facts.max_epochs)]
-        self.planned_batches = tuple(self._batches(b) for b in budgets)
-        check_schedule(budgets, self.planned_batches, facts, collectives.world_size, self.prune_ratio, self.class_floor)
         self.method.reset(
             FitInfo(n, self.schedule, self.planned_batches, seed, facts.device, facts.labels, self.class_floor)
         )
         self.seen = torch.zeros(n, dtype=torch.bool)
+        self.last_epoch = torch.full((n,), -1, dtype=torch.int16)  # the last epoch each sample was kept in
         self.kept: Tensor | None = None  # None: every sample
         self._all: Tensor | None = None
         self.record: EpochRecord | None = None
@@ -132,8 +128,45 @@ class PruningSession:
         return max(1, (facts.max_epochs - self.warmup_epochs) // 2)
 
     # ------------------------------------------------------------------ schedule
+    def _layout(self, facts: LoaderFacts, world_size: int) -> tuple[KeepSchedule, list[int]]:
+        """The fit's schedule and the samples of every epoch: pruned epochs in whole global batches, and with a
+        budget the prune ratio solved so the fit forwards exactly ``budget`` of full data's samples.
+
+        Raises:
+            ValueError: a budget with ``limit_train_batches`` (epochs are then cut by the limit, not by the plan), or
+                one the schedule cannot reach.
+        """
+        n, epochs, batch = facts.num_samples, facts.max_epochs, facts.batch_size * world_size
+        prune_epochs = self._prune_epochs(facts)
+
+        def schedule(p: float) -> KeepSchedule:
+            return KeepSchedule(p, self.warmup_epochs, prune_epochs, self.shape, epochs)
+
+        def shares(p: float) -> list[float]:
+            forward_all = self.method.forward_all
+            return [1.0 if forward_all else self.method.keep_share(e, schedule(p)) for e in range(epochs)]
+
+        if self.target.budget is None:
+            p = self.target.prune_ratio
+            assert p is not None  # a target holds one of the two
+            return schedule(p), F.epoch_sample_counts(shares(p), n, batch, None, world_size)
+        if facts.limit_batches != 1.0:
+            raise ValueError(
+                f"a budget is a share of full data's samples, but limit_train_batches={facts.limit_batches} cuts every "
+                "epoch by its own rule: give prune_ratio instead, or train without limit_train_batches"
+            )
+        total = round(self.target.budget * n * epochs)
+        p = F.solve_prune_ratio(total, lambda p: sum(F.num_kept(n, s) for s in shares(p)))
+        try:
+            counts = F.epoch_sample_counts(shares(p), n, batch, total, world_size)
+        except ValueError as err:
+            raise ValueError(f"budget={self.target.budget} cannot be laid out: {err}. Raise the budget") from None
+        return schedule(p), counts
+
     def budget(self, epoch: int) -> int:
         """Samples ``epoch`` forwards (exact)."""
+        if epoch < len(self.counts):
+            return self.counts[epoch]
         n = self.facts.num_samples
         return n if self.method.forward_all else F.num_kept(n, self.method.keep_share(epoch, self.schedule))
 
@@ -159,8 +192,17 @@ class PruningSession:
             resync_method(self.method, self.comm, self.facts.device)
             self._unchecked = False
         budget = self.budget(epoch)
-        candidates = self._candidates(budget)
-        kept = candidates if budget == candidates.numel() else self._choose(candidates, budget, epoch)
+        previous, n = self.kept, self.facts.num_samples
+        if previous is not None and self.method.nested and previous.numel() < budget < n:
+            # a nested method's epoch grew (the layout's last partial batch, an annealing): keep every sample it
+            # kept, and the method chooses the extra ones among the others
+            outside = torch.ones(n, dtype=torch.bool)
+            outside[previous.long()] = False
+            others = outside.nonzero().flatten().to(previous.dtype)
+            kept = torch.cat([previous, self._choose(others, budget - previous.numel(), epoch)])
+        else:
+            candidates = self._candidates(budget)
+            kept = candidates if budget == candidates.numel() else self._choose(candidates, budget, epoch)
         self.record = self._record_for(epoch, kept)
         return self.record
 
@@ -193,6 +235,7 @@ class PruningSession:
         w = self.comm.world_size
         order = F.epoch_order(kept, w, self.seed, epoch, self.facts.shuffle, self.shard_drop_last)
         self.kept = kept
+        self.last_epoch[kept.long()] = epoch
         record = EpochRecord(
             epoch,
             order,
@@ -284,10 +327,12 @@ class PruningSession:
         return {
             "version": STATE_VERSION,
             "num_samples": self.facts.num_samples,
-            "prune_ratio": self.prune_ratio,
+            "prune_ratio": self.schedule.prune_ratio,
+            "target": {"prune_ratio": self.target.prune_ratio, "budget": self.target.budget},
             "seed": self.seed,
             "kept": None if self.kept is None else self.kept.clone(),
             "seen": self.seen.clone(),
+            "last_epoch": self.last_epoch.clone(),
             "closed_epoch": self.closed_epoch,
             "record": None if self.record is None else self.record.state_dict(),
             "forwarded": self.ledger.forwarded,
@@ -347,10 +392,11 @@ class PruningSession:
                 f"version {STATE_VERSION}: resume with the release that wrote it, or start a new fit without ckpt_path"
             )
         n = self.facts.num_samples
-        if float(state["prune_ratio"]) != self.prune_ratio:
+        saved = state.get("target", {"prune_ratio": float(state["prune_ratio"]), "budget": None})
+        if PruningTarget(saved["prune_ratio"], saved["budget"]) != self.target:
             raise ValueError(
-                f"the checkpoint's pruning state is for prune_ratio={state['prune_ratio']}, this fit has "
-                f"prune_ratio={self.prune_ratio}: resume with the checkpoint's settings, or start a new fit"
+                f"the checkpoint's pruning state is for {PruningTarget(**saved).describe()}, this fit has "
+                f"{self.target.describe()}: resume with the checkpoint's settings, or start a new fit"
             )
         if state["num_samples"] != n:
             raise ValueError(
@@ -361,6 +407,8 @@ class PruningSession:
         self._check_plan(state.get("plan"))
         self.method.load_state_dict(state["method"])
         self.seen = state["seen"].clone()
+        if "last_epoch" in state:  # (checkpoints of 0.2 lack it: the export then marks no sample as cut early)
+            self.last_epoch = state["last_epoch"].clone()
         self.kept = None if state["kept"] is None else state["kept"].clone()
         self.closed_epoch = int(state["closed_epoch"])
         self.ledger = ComputeLedger(int(state["forwarded"]), int(state["full"]))

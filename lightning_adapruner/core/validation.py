@@ -24,6 +24,31 @@ def check_ratio(value: Any, name: str = "prune_ratio") -> float:
         >>> check_ratio(torch.tensor(0.25)), check_ratio(0), check_ratio(torch.tensor(0.3)), check_ratio(0.3)
         (0.25, 0.0, 0.3, 0.3)
     """
+    number = _as_number(value)
+    if number is None or not 0.0 <= number < 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1) (the share of samples removed), got {value!r}")
+    return number
+
+
+def check_budget(value: Any) -> float:
+    """``value`` as a float in ``(0, 1]``: the share of full data's samples a fit forwards (numbers read as
+    :func:`check_ratio` reads them).
+
+    Example::
+
+        >>> check_budget(0.6), check_budget(1), check_budget(torch.tensor(0.6))
+        (0.6, 1.0, 0.6)
+    """
+    number = _as_number(value)
+    if number is None or not 0.0 < number <= 1.0:
+        raise ValueError(
+            f"budget must be a number in (0, 1] (the share of full data's samples forwarded), got {value!r}"
+        )
+    return number
+
+
+def _as_number(value: Any) -> float | None:
+    """A real number as a float (a low-precision float as the decimal it stands for), else ``None``."""
     if isinstance(value, Tensor) and value.numel() == 1 and value.dtype != torch.bool:
         low = value.is_floating_point() and value.dtype.itemsize < 8
         dtype = value.dtype
@@ -31,9 +56,8 @@ def check_ratio(value: Any, name: str = "prune_ratio") -> float:
     elif getattr(getattr(value, "dtype", None), "kind", "") == "f" and value.dtype.itemsize < 8:  # numpy float32
         kind = type(value)
         value = _shortest(float(value), lambda v: float(kind(v)))
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not ok or not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1) (the share of samples removed), got {value!r}")
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(float(value)):
+        return None
     return float(value)
 
 
@@ -172,7 +196,7 @@ def check_fit(trainer: Any, pl_module: Any, pruning: Any, harness: type) -> None
         )
     others = [c for c in trainer.callbacks if isinstance(c, harness)]
     if len(others) > 1:
-        names = ", ".join(f"{type(c).__name__}({c.method.name}, prune_ratio={c.prune_ratio})" for c in others)
+        names = ", ".join(f"{type(c).__name__}({c.method.name}, {c.target.describe()})" for c in others)
         raise ValueError(f"one pruning callback drives a fit, got {len(others)}: keep one of {names}")
     if trainer.max_epochs is None or trainer.max_epochs < 1:
         raise ValueError(
@@ -184,7 +208,9 @@ def check_fit(trainer: Any, pl_module: Any, pruning: Any, harness: type) -> None
             f"{owner} cannot run with Trainer(overfit_batches={trainer.overfit_batches}): Lightning then replaces the "
             "training sampler, so the pruning plan would not be what is trained on"
         )
-    if trainer.max_epochs <= pruning.warmup_epochs and pruning.prune_ratio > 0 and not pruning.method.forward_all:
+    target = pruning.target
+    prunes = (target.budget or 1.0) < 1.0 if target.prune_ratio is None else target.prune_ratio > 0
+    if trainer.max_epochs <= pruning.warmup_epochs and prunes and not pruning.method.forward_all:
         rank_zero_warn(
             f"max_epochs={trainer.max_epochs} <= warmup_epochs={pruning.warmup_epochs}: no epoch is pruned during "
             "training (the kept subset is still exported at the end). Lower warmup_epochs or train longer."

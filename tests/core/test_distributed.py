@@ -13,6 +13,8 @@ from helpers import DumpPruningState, TinyModel, loader, random_dataset, trainer
 
 from lightning_adapruner import AdaPruner, DataPruning, ForgettingPruning, InfoBatchPruning, SeTaPruning
 
+pytestmark = pytest.mark.bits  # exact results: also run under other CPU kernels
+
 METHODS = {
     "adapruner": AdaPruner,
     "forgetting": ForgettingPruning,

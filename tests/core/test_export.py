@@ -2,11 +2,13 @@
 
 import json
 
+import lightning as L
 import pytest
 import torch
+from helpers import EpochRecorder, TinyModel, loader, random_dataset, trainer
 from torch.utils.data import TensorDataset
 
-from lightning_adapruner import PrunedSubsetError, load_pruned_subset, read_pruned_subset
+from lightning_adapruner import AdaPruner, DataPruning, PrunedSubsetError, load_pruned_subset, read_pruned_subset
 from lightning_adapruner.core.export import write_pruned_subset
 
 N = 10
@@ -102,3 +104,21 @@ def test_a_version_1_export_still_reads(tmp_path):
     (tmp_path / "pruned_subset.json").write_text(json.dumps(meta))
     subset = read_pruned_subset(tmp_path)
     assert subset.kept_indices.tolist() == [0, 2] and torch.equal(subset.scores, torch.ones(N))
+
+
+def test_the_export_says_when_each_sample_was_cut(tmp_path):
+    """A score freezes when its sample is cut (only forwarded samples learn): the export records the last epoch each
+    sample was kept in, so a reader can tell a frozen score from a learned one."""
+    L.seed_everything(0)
+    cb = DataPruning(AdaPruner(anneal=0.0), 0.5, warmup_epochs=1, prune_epochs=2, export_dir=tmp_path)
+    rec = EpochRecorder()
+    trainer(max_epochs=4, callbacks=[cb, rec]).fit(TinyModel(), loader(random_dataset(256), 16))
+    subset = read_pruned_subset(tmp_path)
+    last = subset.last_epoch
+    assert last.shape == (256,) and int(last.min()) == 0 and int(last.max()) == 3
+    for epoch, kept in rec.kept.items():
+        assert (last[kept] >= epoch).all()  # kept in that epoch: its last epoch is no earlier
+    cut_in_epoch_1 = torch.ones(256, dtype=torch.bool)
+    cut_in_epoch_1[rec.kept[1]] = False
+    assert (last[cut_in_epoch_1] == 0).all() and cut_in_epoch_1.sum() > 0
+    assert (last[subset.kept_indices] == 3).all()

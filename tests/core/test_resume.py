@@ -17,6 +17,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lightning_adapruner import AdaPruner, DataPruning, ForgettingPruning, InfoBatchPruning, RS2Pruning, SeTaPruning
 
+pytestmark = pytest.mark.bits  # exact results: also run under other CPU kernels
+
 WORKER = Path(__file__).resolve().parents[1] / "resume_worker.py"
 METHODS = {
     "adapruner": AdaPruner,
@@ -136,6 +138,12 @@ def _checkpoints(tmp_path, every_n_train_steps=None, cb=None, epochs=3, batch=16
     return cb
 
 
+def _epoch_end_checkpoint(folder, epoch):
+    """The checkpoint ModelCheckpoint saved at the end of ``epoch`` (the step count follows the plan's batches)."""
+    (path,) = folder.glob(f"epoch={epoch}-step=*.ckpt")
+    return path
+
+
 def _resume(ckpt, cb, epochs=4, batch=16):
     t = trainer(max_epochs=epochs, callbacks=[cb], enable_checkpointing=False)
     t.fit(TinyModel(), loader(random_dataset(300), batch), ckpt_path=ckpt)
@@ -144,7 +152,7 @@ def _resume(ckpt, cb, epochs=4, batch=16):
 
 def test_a_resume_with_other_settings_is_refused_not_silently_restarted(tmp_path):
     _checkpoints(tmp_path)
-    ckpt = tmp_path / "epoch=1-step=31.ckpt"
+    ckpt = _epoch_end_checkpoint(tmp_path, 1)
     with pytest.raises(ValueError, match="prune_ratio=0.4, this fit has prune_ratio=0.3"):
         _resume(ckpt, DataPruning(AdaPruner(anneal=0.0), 0.3, warmup_epochs=1, prune_epochs=1, export_dir=False))
     with pytest.raises(ValueError, match="pruning method 'adapruner', not 'rs2'"):
@@ -178,10 +186,10 @@ def test_an_end_of_epoch_resume_with_another_batch_size_is_refused(tmp_path):
     silently end early with fewer steps; the pruning state refuses it at the start, as it does mid-epoch."""
     _checkpoints(tmp_path)
     pruning = DataPruning(AdaPruner(anneal=0.0), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
-    with pytest.raises(ValueError, match="other settings.*batch_size 16 -> 32.*Resume with the number of processes, batch size"):
-        _resume(tmp_path / "epoch=1-step=31.ckpt", pruning, batch=32)
+    with pytest.raises(ValueError, match="batch_size 16 -> 32.*Resume with the number of processes, batch size"):
+        _resume(_epoch_end_checkpoint(tmp_path, 1), pruning, batch=32)
     extended = DataPruning(AdaPruner(anneal=0.0), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
-    _resume(tmp_path / "epoch=1-step=31.ckpt", extended, epochs=5)  # more epochs: allowed (the plan grows)
+    _resume(_epoch_end_checkpoint(tmp_path, 1), extended, epochs=5)  # more epochs: allowed (the plan grows)
     assert extended._session.restored and extended.kept_indices.numel() == 180
 
 
@@ -191,7 +199,7 @@ def test_an_end_of_epoch_resume_with_more_processes_is_refused(tmp_path):
     pruning = DataPruning(AdaPruner(anneal=0.0), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
     t = trainer(max_epochs=4, callbacks=[pruning], devices=2, strategy="ddp_fork")
     with pytest.raises(Exception, match="world_size 1 -> 2"):
-        t.fit(TinyModel(), loader(random_dataset(300), 16), ckpt_path=tmp_path / "epoch=1-step=31.ckpt")
+        t.fit(TinyModel(), loader(random_dataset(300), 16), ckpt_path=_epoch_end_checkpoint(tmp_path, 1))
 
 
 def test_the_checkpoint_seed_wins_over_a_new_global_seed(tmp_path):
@@ -200,7 +208,7 @@ def test_the_checkpoint_seed_wins_over_a_new_global_seed(tmp_path):
     _checkpoints(tmp_path / "rs2", cb=cb, seed=0)
     L.seed_everything(1)
     resumed = DataPruning(RS2Pruning(), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
-    _resume(tmp_path / "rs2" / "epoch=1-step=31.ckpt", resumed)
+    _resume(_epoch_end_checkpoint(tmp_path / "rs2", 1), resumed)
     assert resumed._seed == 0 and resumed.method.fit.seed == 0
 
 

@@ -15,12 +15,14 @@ from lightning_adapruner.core.functional.adapruner import (
 from lightning_adapruner.core.functional.schedule import (
     SCHEDULE_SHAPES,
     ScheduleShape,
+    epoch_sample_counts,
     full_epoch_samples,
     keep_share_at,
     limit_batches,
     num_batches,
     num_kept,
     shard_length,
+    solve_prune_ratio,
     stepping_batches,
 )
 from lightning_adapruner.core.functional.scores import (
@@ -54,6 +56,7 @@ __all__ = [
     "annealed_keep_share_at",
     "el2n_scores",
     "enforce_class_floor",
+    "epoch_sample_counts",
     "epoch_order",
     "evidence_quota",
     "forgetting_scores",
@@ -76,6 +79,7 @@ __all__ = [
     "seta_plan",
     "seta_window",
     "shard_length",
+    "solve_prune_ratio",
     "stepping_batches",
     "trajectory",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 ScheduleShape = Literal["linear", "cosine", "exponential", "step"]
@@ -115,3 +115,117 @@ def full_epoch_samples(num_samples: int, world_size: int, batch_size: int, drop_
     shard = shard_length(num_samples, world_size, drop_last=False)  # Lightning's DistributedSampler pads
     batches = limit_batches(num_batches(shard, batch_size, drop_last), limit)
     return min(batches * batch_size, shard) * world_size
+
+
+def epoch_sample_counts(
+    shares: Sequence[float], num_samples: int, global_batch: int, total: int | None = None, world_size: int = 1
+) -> list[int]:
+    """Samples each epoch draws, laid out so no pruned epoch ends on a sliver of a batch, summing to ``total``.
+
+    An epoch at share 1 holds all ``N`` samples (with full data's own last batch). The pruned epochs share the
+    total's whole global batches: each gets its share's batches rounded down, and the epochs whose share leaves
+    the largest remainders one more (largest-remainder rounding: every epoch within a batch of its share, the counts
+    still falling from epoch to epoch as nested selection needs). What is left, less than one batch (a multiple of
+    ``world_size``), goes to the last pruned epoch: its final batch is the only partial one, where a decayed
+    schedule's learning rate is lowest. Without the layout, ``round(share * N)``
+    samples an epoch end on whatever tail the batch size leaves (3 600 samples in batches of 128: a 16-sample step
+    at full learning rate every epoch).
+
+    Args:
+        shares: the keep share of every epoch.
+        num_samples: ``N``.
+        global_batch: samples per optimiser batch over all processes.
+        total: samples the fit forwards; ``None``: the sum of ``round(share * N)`` (what the shares alone give).
+        world_size: processes; the last pruned epoch's remainder is a multiple of it (equal shards).
+
+    Raises:
+        ValueError: a total the pruned epochs cannot hold (each needs at least one batch and at most ``N``).
+
+    Example::
+
+        >>> epoch_sample_counts([1.0, 0.6, 0.6, 0.6], 6000, 128)  # 3 x 3600 = 10800 = 84 batches + 48
+        [6000, 3584, 3584, 3632]
+        >>> epoch_sample_counts([1.0, 0.6, 0.6, 0.6], 6000, 128, total=16000)
+        [6000, 3328, 3328, 3344]
+    """
+    counts = [num_samples if share >= 1.0 else num_kept(num_samples, share) for share in shares]
+    # an epoch of one batch or less has nothing to lay out: it is one partial batch whatever is done
+    pruned = [e for e, share in enumerate(shares) if share < 1.0 and counts[e] >= global_batch]
+    target = sum(counts) if total is None else int(total)
+    if not pruned:
+        if target != sum(counts):
+            raise ValueError(f"the epochs hold {sum(counts)} samples without a pruned epoch to change: not {target}")
+        return counts
+    budget = target - sum(c for e, c in enumerate(counts) if e not in pruned)  # what the pruned epochs hold
+    low, high = len(pruned) * global_batch, len(pruned) * num_samples
+    if not low <= budget <= high:
+        raise ValueError(
+            f"the {len(pruned)} pruned epoch(s) cannot forward {budget} samples between them: each holds one batch "
+            f"({global_batch}) to all {num_samples} samples, so between {low} and {high}"
+        )
+    batches, rest = divmod(budget, global_batch)  # whole batches between the pruned epochs, and a remainder
+    floors = [counts[e] // global_batch for e in pruned]
+    ups = batches - sum(floors)  # epochs rounded up, those whose share leaves the largest remainder (ties: earliest)
+    cap = num_samples // global_batch * global_batch
+    room = [i for i, f in enumerate(floors) if (f + 1) * global_batch <= cap]
+    by_remainder = sorted(room, key=lambda i: (-(counts[pruned[i]] % global_batch), i))
+    up = set(by_remainder[: max(0, ups)])
+    whole = [(f + (i in up)) * global_batch for i, f in enumerate(floors)]
+    left = budget - sum(whole)
+    while left >= global_batch:  # (shares far from their counts) whole batches to the earliest epochs with room
+        takers = [i for i, count in enumerate(whole) if count + global_batch <= cap]
+        if not takers:
+            break
+        for i in takers[: left // global_batch]:
+            whole[i] += global_batch
+            left -= global_batch
+    while left < 0:  # or taken from the latest ones
+        givers = [i for i in reversed(range(len(whole))) if whole[i] >= 2 * global_batch]
+        if not givers:
+            break
+        for i in givers[: -(left // global_batch)]:
+            whole[i] -= global_batch
+            left += global_batch
+    for i in reversed(range(len(whole))):  # the rest, less than a batch as a rule: the latest epochs' last batch
+        if abs(left) < world_size:
+            break
+        step = min(left, num_samples - whole[i]) if left > 0 else max(left, world_size - whole[i])
+        step = int(step / world_size) * world_size  # equal shards (toward zero)
+        whole[i] += step
+        left -= step
+    for e, count in zip(pruned, whole):
+        counts[e] = count
+    return counts
+
+
+def solve_prune_ratio(total: int, samples_at: Callable[[float], int], tolerance: float = 1e-9) -> float:
+    """The prune ratio whose schedule forwards ``total`` samples (``samples_at(p)``: what the schedule forwards at
+    ``p``, non-increasing in ``p``), by bisection: the smallest ``p`` at which it forwards at most ``total``.
+
+    Raises:
+        ValueError: ``total`` is more than full data forwards, or less than the schedule can reach.
+
+    Example::
+
+        >>> p = solve_prune_ratio(7000, lambda p: round(1000 + 9000 * (1 - p)))  # a full epoch, then 9000 (1 - p)
+        >>> round(p, 3), round(1000 + 9000 * (1 - p))
+        (0.333, 7000)
+    """
+    most, least = samples_at(0.0), samples_at(1.0 - tolerance)
+    if total > most:
+        raise ValueError(f"a budget of {total} samples is more than full data forwards ({most}): use at most 1.0")
+    if total < least:
+        raise ValueError(
+            f"a budget of {total} samples is less than the schedule can forward ({least}: its full-data warm-up "
+            "epochs alone, or one batch an epoch): raise the budget or lower warmup_epochs"
+        )
+    if most <= total:
+        return 0.0
+    low, high = 0.0, 1.0 - tolerance
+    while high - low > tolerance:
+        mid = (low + high) / 2
+        if samples_at(mid) > total:
+            low = mid
+        else:
+            high = mid
+    return high
