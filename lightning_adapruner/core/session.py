@@ -192,19 +192,27 @@ class PruningSession:
             resync_method(self.method, self.comm, self.facts.device)
             self._unchecked = False
         budget = self.budget(epoch)
-        previous, n = self.kept, self.facts.num_samples
-        if previous is not None and self.method.nested and previous.numel() < budget < n:
-            # a nested method's epoch grew (the layout's last partial batch, an annealing): keep every sample it
-            # kept, and the method chooses the extra ones among the others
-            outside = torch.ones(n, dtype=torch.bool)
-            outside[previous.long()] = False
-            others = outside.nonzero().flatten().to(previous.dtype)
-            kept = torch.cat([previous, self._choose(others, budget - previous.numel(), epoch)])
-        else:
+        kept = self._grown(budget, epoch)
+        if kept is None:
             candidates = self._candidates(budget)
             kept = candidates if budget == candidates.numel() else self._choose(candidates, budget, epoch)
         self.record = self._record_for(epoch, kept)
         return self.record
+
+    def _grown(self, budget: int, epoch: int) -> Tensor | None:
+        """For a nested method asked for more samples than it kept but not all (a user's schedule, an export a batch
+        larger than the last epoch): every sample it kept plus the extra drawn at random among the others, whose
+        scores are stale (only forwarded samples learn: a score frozen when its sample was cut says little now).
+        ``None`` when the budget does not grow."""
+        previous, n = self.kept, self.facts.num_samples
+        if previous is None or not self.method.nested or not previous.numel() < budget < n:
+            return None
+        outside = torch.ones(n, dtype=torch.bool)
+        outside[previous.long()] = False
+        extra = F.random_pick(
+            outside, budget - previous.numel(), F.generator(self.seed, epoch, F.selection.STREAM_UNSEEN)
+        )
+        return torch.cat([previous, extra.nonzero().flatten().to(previous.dtype)])
 
     def _candidates(self, budget: int | None = None) -> Tensor:
         """The previous epoch's samples for a nested method (unless the budget outgrew them), else all."""
@@ -316,8 +324,10 @@ class PruningSession:
         """Close the fit: the exported subset of ``round((1 - p) N)`` samples."""
         self.close()
         k = F.num_kept(self.facts.num_samples, self.schedule.keep_fraction)
-        candidates = self._candidates(k)
-        kept = candidates if k == candidates.numel() else self._choose(candidates, k, epoch, final=True)
+        kept = self._grown(k, epoch + 1)
+        if kept is None:
+            candidates = self._candidates(k)
+            kept = candidates if k == candidates.numel() else self._choose(candidates, k, epoch, final=True)
         return torch.sort(kept.long()).values
 
     # ------------------------------------------------------------------ checkpoints

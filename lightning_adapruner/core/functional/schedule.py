@@ -127,7 +127,8 @@ def epoch_sample_counts(
     the largest remainders one more (largest-remainder rounding: every epoch within a batch of its share, the counts
     still falling from epoch to epoch as nested selection needs). What is left, less than one batch (a multiple of
     ``world_size``), goes to the last pruned epoch: its final batch is the only partial one, where a decayed
-    schedule's learning rate is lowest. Without the layout, ``round(share * N)``
+    schedule's learning rate is lowest (should that make it outgrow the epoch before, one batch of it moves
+    earlier, so the counts never grow). Without the layout, ``round(share * N)``
     samples an epoch end on whatever tail the batch size leaves (3 600 samples in batches of 128: a 16-sample step
     at full learning rate every epoch).
 
@@ -144,9 +145,9 @@ def epoch_sample_counts(
     Example::
 
         >>> epoch_sample_counts([1.0, 0.6, 0.6, 0.6], 6000, 128)  # 3 x 3600 = 10800 = 84 batches + 48
-        [6000, 3584, 3584, 3632]
+        [6000, 3712, 3584, 3504]
         >>> epoch_sample_counts([1.0, 0.6, 0.6, 0.6], 6000, 128, total=16000)
-        [6000, 3328, 3328, 3344]
+        [6000, 3456, 3328, 3216]
     """
     counts = [num_samples if share >= 1.0 else num_kept(num_samples, share) for share in shares]
     # an epoch of one batch or less has nothing to lay out: it is one partial batch whatever is done
@@ -193,6 +194,12 @@ def epoch_sample_counts(
         step = int(step / world_size) * world_size  # equal shards (toward zero)
         whole[i] += step
         left -= step
+    if len(whole) > 1 and whole[-1] > whole[-2] and whole[-1] - global_batch >= world_size:
+        # the remainder made the last epoch outgrow the one before: a batch of it moves to the first epoch of that
+        # one's run of equal counts (still no more than the run before it, which holds whole batches more)
+        first_of_run = next(i for i in range(len(whole) - 1) if whole[i] == whole[-2])
+        whole[first_of_run] += global_batch
+        whole[-1] -= global_batch
     for e, count in zip(pruned, whole):
         counts[e] = count
     return counts
