@@ -19,13 +19,13 @@ log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"  # in every run directory, written at the end of the run
 FULL_DATA_METHOD = "none"  # the ``method`` of a run that trains on all the data (``pruning=none``)
 SUMMARY_KEYS = (  # the keys of a summary; a run may add extras after them
-    "method",  # the pruning config's name
-    "prune_ratio_target",  # the configured prune ratio (0.0 without a pruning callback)
+    "method",  # the pruning config's name ("none": full data; "shorter": full data for fewer epochs)
+    "prune_ratio_target",  # the configured prune ratio, or the one solved for a budget (0.0 without a pruning callback)
     "prune_ratio_realised",  # share of the training set the last epoch did not keep
     "seed",
     "dataset",  # the data config's meta.name
     "model",  # the model config's name
-    "epochs",
+    "epochs",  # the epochs trained ("shorter": round(budget * reference_epochs))
     "label_noise",  # share of training labels flipped by the datamodule (0.0 for clean data)
     "test_acc",
     "test_loss",
@@ -33,8 +33,21 @@ SUMMARY_KEYS = (  # the keys of a summary; a run may add extras after them
     "samples_forwarded",  # training samples forwarded over the whole run (retrain included)
     "samples_full_data",  # what full data forwards in the same epochs, processes and limit_train_batches
     "saved_share",  # 1 - samples_forwarded / samples_full_data
-    "wall_time_s",  # the whole run: fit, retrain and test
+    "wall_time_s",  # the whole run: fit, retrain and test (fit_time_s: the fit alone)
     "num_train_samples",
     "subset_path",  # the exported pruned subset (its JSON), or None
     "metrics_csv",  # the CSVLogger file of the fit, or None
 )
+# Keys of the budget and of the timing, optional (older runs lack them; adapruner-report reads them when present):
+#   "reference_epochs"  int: the setting's epochs, what a "none" run of it trains; the report groups settings by it
+#                       (else by "epochs"), so a "shorter" run shares the setting of its full-data and pruning runs
+#   "budget_target"     float or null: the configured budget, the share of full data's samples (at reference_epochs)
+#                       the run forwards; set for "shorter" and budget-configured pruning runs, null for runs
+#                       configured by prune ratio, 1.0 for "none"
+#   "budget_realised"   float: samples_forwarded / samples_full_data, full data's count at reference_epochs
+#                       (a "shorter" run at 12 of 20 epochs: 0.6)
+#   "fit_time_s"        float: seconds of the training itself (trainer.fit); wall_time_s stays the whole job
+#   "started_at"        float: unix seconds when the job started
+#   "finished_at"       float: unix seconds when the job finished
+# A run's budget key (its cell and its place on the plots): budget_target, else budget_realised rounded to 3 decimals,
+# else samples_forwarded / samples_full_data rounded to 3 decimals.

@@ -19,6 +19,7 @@ import copy
 import json
 import logging
 import math
+import os
 import re
 import time
 from pathlib import Path
@@ -33,13 +34,48 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import InterpolationToMissingValueError
 from torch.utils.data import Subset
 
-from lightning_adapruner import METRIC_NAMES, SUBSET_FILE, functional, load_pruned_subset, read_pruned_subset
+from lightning_adapruner import functional, load_pruned_subset, read_pruned_subset
 from lightning_adapruner.app.summary import METRICS_FILE
 
 log = logging.getLogger(__name__)
 
 CONFIG_NAME = "train"
 META_KEY = "meta"  # a group's facts for the other groups and the summary; never passed to the constructor
+# `${ratio_unless_budget:${pruning.prune_ratio},${pruning.budget}}`: the harness takes one of the two, and a pruning
+# config's default prune_ratio gives way to a budget given on the command line
+OmegaConf.register_new_resolver(
+    "ratio_unless_budget", lambda ratio, budget: None if budget is not None else ratio, replace=True
+)
+# `${target_tag:...}` in a sweep's run directory names: b<budget> for a budget run, else p<prune_ratio>
+OmegaConf.register_new_resolver(
+    "target_tag", lambda ratio, budget: f"b{budget}" if budget is not None else f"p{ratio}", replace=True
+)
+
+
+def fewer_epochs(budget: float, epochs: int) -> int:
+    """The epochs of full data that forward ``budget`` of ``epochs`` epochs' samples: ``round(budget * epochs)``
+    with halves rounded up, at least one (``pruning=shorter``).
+
+    Example::
+
+        >>> fewer_epochs(0.6, 20), fewer_epochs(0.625, 20), fewer_epochs(0.01, 20)
+        (12, 13, 1)
+    """
+    return max(1, math.floor(budget * epochs + 0.5 + 1e-9))
+
+
+def auto_threads() -> int:
+    """Torch threads for one CPU run: the cores this process may use that other work leaves free (the 1-minute
+    load average), at least one. Small models on a busy CPU run many times slower with a thread per core."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(cores, math.floor(cores - busy + 0.5)))
 
 
 def config_dir() -> Path:
@@ -171,7 +207,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         ValueError: for an inconsistent config (a missing mandatory value, data facts that disagree with
             the datamodule, ``pruning.retrain`` without a pruning callback).
     """
-    start = time.perf_counter()
+    start, started_at = time.perf_counter(), time.time()
     out = Path(cfg.paths.output_dir)
     retrain = bool(cfg.pruning.get("retrain", False))
     if retrain and cfg.pruning.get("callback") is None:
@@ -179,22 +215,36 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             f"pruning.retrain=true needs a pruning callback that exports a kept subset, but pruning "
             f"{cfg.pruning.name!r} has callback=null; set pruning.retrain=false"
         )
+    reference_epochs = int(cfg.trainer.max_epochs)
+    budget = cfg.pruning.get("budget")
+    if cfg.pruning.get("shorten_epochs"):
+        if budget is None:
+            raise ValueError(f"pruning={cfg.pruning.name} trains fewer epochs by pruning.budget: give pruning.budget=")
+        with open_dict(cfg):
+            cfg.trainer.max_epochs = fewer_epochs(float(budget), reference_epochs)
 
-    if cfg.get("num_threads"):
-        torch.set_num_threads(int(cfg.num_threads))
+    threads = cfg.get("num_threads")
+    if threads is not None:
+        torch.set_num_threads(auto_threads() if threads == "auto" else int(threads))
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate_group(cfg, "data")
     sync_data_meta(cfg, datamodule)
     model = instantiate_group(cfg, "model")
     callback = hydra.utils.instantiate(cfg.pruning.callback) if cfg.pruning.get("callback") is not None else None
     trainer = build_trainer(cfg, callback)
-    log.info("fitting %s on %s with pruning=%s", _name(cfg, "model"), _name(cfg, "data"), cfg.pruning.name)
+    log.info(
+        "fitting %s on %s with pruning=%s (%d torch threads)",
+        _name(cfg, "model"), _name(cfg, "data"), cfg.pruning.name, torch.get_num_threads(),
+    )  # fmt: skip
+    fit_start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    fit_time = time.perf_counter() - fit_start
 
     datamodule.setup("fit")  # idempotent; with ddp_spawn only the workers had set it up
     num_train = len(datamodule.train_dataset)
     epochs = int(trainer.max_epochs or 0)
-    pruning = _pruning_outcome(trainer, callback, datamodule)
+    full_epoch = _full_epoch_samples(trainer, datamodule, num_train)
+    pruning = _pruning_outcome(trainer, callback, datamodule, full_epoch)
     fit_val_acc = _metric(trainer, "val/acc")
     fit_metrics_csv = _metrics_csv(trainer)
     final_trainer, final_model = trainer, model
@@ -210,8 +260,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         final_model = instantiate_group(retrain_cfg, "model")
         datamodule.train_dataset = subset
         final_trainer = build_trainer(retrain_cfg, None)
+        fit_start = time.perf_counter()
         final_trainer.fit(final_model, datamodule=datamodule)
-        retrained = _full_data_samples(final_trainer, datamodule, len(subset))
+        fit_time += time.perf_counter() - fit_start
+        retrained = _full_epoch_samples(final_trainer, datamodule, len(subset)) * _epochs_done(final_trainer)
         pruning["samples_forwarded"] += retrained
         pruning["num_kept"] = len(subset)
         extra = {"pruning_val_acc": fit_val_acc, "retrain_metrics_csv": _metrics_csv(final_trainer)}
@@ -226,22 +278,30 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         test_acc, test_loss = (results[0].get(k) if results else None for k in ("test/acc", "test/loss"))
 
     samples = int(pruning["samples_forwarded"])
+    full = full_epoch * reference_epochs  # full data over the setting's epochs: what every budget is a share of
+    ratio = callback.prune_ratio if callback is not None else 0.0  # the one given, or the one a budget solved
     summary: dict[str, Any] = {
         "method": str(cfg.pruning.name),
-        "prune_ratio_target": float(cfg.pruning.prune_ratio) if callback is not None else 0.0,
+        "prune_ratio_target": float(ratio or 0.0),
         "prune_ratio_realised": round((num_train - pruning["num_kept"]) / num_train, 6),
         "seed": int(cfg.seed),
         "dataset": _name(cfg, "data"),
         "model": _name(cfg, "model"),
         "epochs": epochs,
+        "reference_epochs": reference_epochs,
+        "label_noise": float(cfg.data.get("label_noise", 0.0) or 0.0),
         "test_acc": _float(test_acc),
         "test_loss": _float(test_loss),
         "val_acc": val_acc,
         "samples_forwarded": samples,
-        "samples_full_data": int(pruning["samples_full_data"]),
-        "saved_share": round(1.0 - samples / pruning["samples_full_data"], 6) if pruning["samples_full_data"] else 0.0,
-        "label_noise": float(cfg.data.get("label_noise", 0.0) or 0.0),
+        "samples_full_data": full,
+        "saved_share": round(1.0 - samples / full, 6) if full else 0.0,
+        "budget_target": float(budget) if budget is not None else (1.0 if callback is None and not retrain else None),
+        "budget_realised": round(samples / full, 6) if full else None,
         "wall_time_s": time.perf_counter() - start,
+        "fit_time_s": fit_time,
+        "started_at": started_at,
+        "finished_at": time.time(),
         "num_train_samples": num_train,
         "subset_path": pruning["subset_path"],
         "metrics_csv": fit_metrics_csv,
@@ -249,6 +309,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "num_kept": int(pruning["num_kept"]),
         "retrain": retrain,
         "world_size": trainer.world_size,
+        "num_threads": torch.get_num_threads(),
         "output_dir": str(out),
         **extra,
     }
@@ -259,44 +320,37 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-def _pruning_outcome(trainer: pl.Trainer, callback: Callback | None, datamodule: Any) -> dict[str, Any]:
-    """What the pruning fit trained on: samples forwarded against full data's, kept count, exported subset.
+def _pruning_outcome(trainer: pl.Trainer, callback: Any, datamodule: Any, full_epoch: int) -> dict[str, Any]:
+    """What the pruning fit trained on: samples forwarded, kept count, exported subset.
 
-    Read from the subset file the callback exported and from the metrics it logged; without a callback every
-    sample was forwarded.
+    Read from the callback (also in the launching process of a spawned fit) and the subset file it exported;
+    without a callback every sample was forwarded in every epoch the fit ran.
     """
     num_train = len(datamodule.train_dataset)
-    full = _full_data_samples(trainer, datamodule, num_train)
     if callback is None:
-        return {"samples_forwarded": full, "samples_full_data": full, "num_kept": num_train, "subset_path": None}
+        forwarded = full_epoch * _epochs_done(trainer)
+        return {"samples_forwarded": forwarded, "num_kept": num_train, "subset_path": None}
     path = getattr(callback, "export_path", None)
-    export_dir = getattr(callback, "export_dir", None)
-    if path is None and isinstance(export_dir, (str, Path)):  # ddp_spawn: a worker process exported it
-        path = Path(export_dir) / SUBSET_FILE
     meta: dict[str, Any] = {}
     if path is not None and Path(path).is_file():
         meta = read_pruned_subset(path).metadata
     else:
         path = None
-    forwarded = meta.get("samples_forwarded", _metric(trainer, METRIC_NAMES.samples_forwarded))
+    forwarded = getattr(callback, "forwarded_samples", None) or meta.get("samples_forwarded")
     if forwarded is None:
         log.warning("%s reported no forwarded-sample count; assuming full epochs", type(callback).__name__)
-        forwarded = full
-    kept = num_train - int(meta["num_pruned"]) if "num_pruned" in meta else num_train
-    return {
-        "samples_forwarded": int(forwarded),
-        "samples_full_data": int(meta.get("samples_full_data", full)),
-        "num_kept": kept,
-        "subset_path": None if path is None else str(path),
-    }
+        forwarded = full_epoch * _epochs_done(trainer)
+    kept = getattr(callback, "kept_indices", None)
+    num_kept = kept.numel() if kept is not None else num_train - int(meta.get("num_pruned", 0))
+    subset_path = None if path is None else str(path)
+    return {"samples_forwarded": int(forwarded), "num_kept": num_kept, "subset_path": subset_path}
 
 
-def _full_data_samples(trainer: pl.Trainer, datamodule: Any, num_samples: int) -> int:
-    """Samples full data forwards over the epochs the fit ran, under its ``limit_train_batches`` and processes."""
-    per_epoch = functional.full_epoch_samples(
+def _full_epoch_samples(trainer: pl.Trainer, datamodule: Any, num_samples: int) -> int:
+    """Samples full data forwards in one epoch, under the fit's ``limit_train_batches`` and processes."""
+    return functional.full_epoch_samples(
         num_samples, trainer.world_size, int(datamodule.batch_size), False, trainer.limit_train_batches or 1.0
     )
-    return per_epoch * _epochs_done(trainer)
 
 
 def _kept_subset(trainer: pl.Trainer, callback: Any, subset_path: str | None, datamodule: Any) -> Any:

@@ -65,6 +65,7 @@ def test_the_groups_and_their_options():
         "random_dynamic",
         "rs2",
         "seta",
+        "shorter",
     ]
     assert options("pruning/harness") == ["default"]
     assert options("trainer") == ["cpu", "ddp", "ddp_cpu", "default", "gpu", "multinode"]
@@ -148,7 +149,7 @@ def test_pruning_configs_instantiate(tmp_path, name):
     assert {"name", "prune_ratio", "retrain", "callback"} <= set(cfg.pruning) and cfg.pruning.name == name
     assert 0.0 <= cfg.pruning.prune_ratio < 1.0
     callback = None if cfg.pruning.callback is None else instantiate(cfg.pruning.callback)
-    assert (callback is None) == (name == "none")
+    assert (callback is None) == (name in ("none", "shorter"))
     if callback is not None:  # the shared harness, 1:1 onto DataPruning, with the method 1:1 onto its class
         assert isinstance(callback, DataPruning) and isinstance(callback.method, PruningMethod)
         assert callback.prune_ratio == cfg.pruning.prune_ratio and callback.export_dir == str(tmp_path)
@@ -166,7 +167,7 @@ def test_pruning_configs_instantiate(tmp_path, name):
 
 @pytest.mark.parametrize("name", options("pruning/harness"))
 def test_harness_configs_compose_into_every_pruning_config(tmp_path, name):
-    for pruning in (p for p in options("pruning") if p != "none"):
+    for pruning in (p for p in options("pruning") if p not in ("none", "shorter")):
         cfg = compose_train(tmp_path, f"pruning={pruning}", f"pruning/harness@pruning.callback={name}")
         assert cfg.pruning.callback._target_ == "lightning_adapruner.DataPruning" and "method" in cfg.pruning.callback
 

@@ -15,6 +15,7 @@ from lightning_adapruner.app.report import (
     Setting,
     Stat,
     aggregate,
+    largest_lossless,
     lossless_savings,
     method_order,
     paired_differences,
@@ -73,7 +74,7 @@ def test_paired_differences_pair_by_seed():
     runs = [
         _full(0, 0.90),
         _full(1, 0.80),
-        _full(1, 0.82),  # a seed run twice counts once, with its mean (0.81)
+        _full(1, 0.82),  # a copy of the full-data run of seed 1: the first by name counts (0.80)
         _full(2, 0.85),
         _run("random", 0.3, 0, 0.88),
         _run("random", 0.3, 1, 0.80),
@@ -83,9 +84,11 @@ def test_paired_differences_pair_by_seed():
     ]
     (el2n, random) = paired_differences(runs)
     assert (random.method, random.prune_ratio_target, random.seeds) == ("random", 0.3, (0, 1))
-    expected = [0.88 - 0.90, 0.80 - 0.81]
+    expected = [0.88 - 0.90, 0.80 - 0.80]
     assert random.diff.mean == pytest.approx(np.mean(expected))
     assert random.diff.std == pytest.approx(np.std(expected, ddof=1)) and random.diff.n == 2
+    half = 12.706205 * np.std(expected, ddof=1) * 100 / np.sqrt(2)  # t(1) 0.975
+    assert (random.ci.mean, random.ci.low, random.ci.high) == pytest.approx((-1.0, -1.0 - half, -1.0 + half))
     assert (el2n.method, el2n.seeds, el2n.diff) == ("el2n", (), Stat(None, None, 0))
 
 
@@ -153,14 +156,24 @@ def test_pareto_panels_are_relative_to_full_data():
 # ------------------------------------------------------------------------------------ rendering
 def test_render_markdown_shows_the_comparisons_per_setting():
     runs = _sweep({0.3: 0.8995, 0.5: 0.85}) + [_run("el2n", 0.3, 0, 0.5, 700, dataset="other")]
+    runs += [_full(2, 0.90), _run("random", 0.3, 2, 0.8995, 700), _run("random", 0.5, 2, 0.85, 500)]
     rows = aggregate(runs)
-    inputs = ReportInputs("/s", len(runs), paired=paired_differences(runs), savings=lossless_savings(rows))
+    inputs = ReportInputs("/s", len(runs), paired=paired_differences(runs), savings=largest_lossless(rows))
     text = render_markdown(rows, inputs)
-    assert "| `random` | 0.3 | 2 | -0.05 ± 1.41 |" in text  # paired: 0.8795 - 0.89 and 0.9195 - 0.91, in pp
-    assert "| `random` | 30.0% | 0.3 | 0.8995 (-0.05 pp) |" in text
-    assert "mean test accuracy ≥ full data's 0.9000 − 0.10 pp" in text
+    # paired, 3 seeds: 0.8795 - 0.89, 0.9195 - 0.91, 0.8995 - 0.90 -> -1.05, +0.95, -0.05 pp
+    diffs = [-1.05, 0.95, -0.05]
+    half = 4.302653 * np.std(diffs, ddof=1) / np.sqrt(3)
+    interval = f"[{-0.05 - half:+.2f}, {-0.05 + half:+.2f}]".replace("-", "−")
+    assert f"| `random` | 0.3 | 3 | −0.05 | {interval} | no |" in text  # [−2.53, +2.43]: not shown lossless
+    assert "| `random` | none | — | — |" in text
+    assert "*Lossless at a budget*: non-inferior at a 0.3 pp margin: the interval's lower bound ≥ −0.3 pp." in text
     other = text.split("## other")[1]
     assert "No full-data (`none`) run in this setting" in other and "### Largest lossless saving" not in other
-    assert "| `random` | none | — | — |" in render_markdown(
-        rows, ReportInputs("/s", 1, savings=lossless_savings(aggregate(_sweep({0.5: 0.85}))))
+    tight = [_full(s, 0.90 + 0.01 * s) for s in range(3)] + [
+        _run("random", 0.3, s, 0.90 + 0.01 * s + d, 700) for s, d in enumerate((-0.001, 0.0, -0.0015))
+    ]
+    rows = aggregate(tight)
+    text = render_markdown(
+        rows, ReportInputs("/s", 6, paired=paired_differences(tight), savings=largest_lossless(rows))
     )
+    assert "| `random` | 30.0% | 0.3 | 0.9092 (−0.08 pp [−0.27, +0.11]) |" in text  # lower bound ≥ −0.3 pp

@@ -23,9 +23,17 @@ from lightning_adapruner.app.train import config_dir, train
 ROOT = Path(__file__).resolve().parents[2]
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
-FAST = ["trainer.fast_dev_run=true", *QUIET]
+# one batch of train, val and test, as fast_dev_run runs them (fast_dev_run itself exports no subset)
+FAST = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=1",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "trainer.num_sanity_val_steps=0",
+    *QUIET,
+]
 SYNTHETIC = ["data=synthetic", "model=mlp", "data.num_samples=300", "data.num_test_samples=60", "data.batch_size=32"]
-# fast_dev_run trains one epoch, which the pruning callback's warm-up takes; the subset is still exported
+# FAST trains one epoch, which the pruning callback's warm-up takes; the subset is still exported
 pytestmark = pytest.mark.filterwarnings("ignore:max_epochs=1 <= warmup_epochs=1")
 SUMMARY_TYPES = {
     "method": str,

@@ -1,4 +1,4 @@
-"""``python -m lightning_adapruner.app.report <sweep dir>``: the same as ``adapruner-report``."""
+"""``python -m lightning_adapruner.app.report <sweep dir | runs.jsonl>``: the same as ``adapruner-report``."""
 
 import logging
 import sys

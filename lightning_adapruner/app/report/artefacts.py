@@ -2,6 +2,9 @@
 and the plot inputs made of them.
 
 A file that is missing or unreadable becomes a note in the report, never an error: the table does not need it.
+The subset's tensors file may hold ``last_epoch`` (``[N]``, the last epoch each sample was in the kept set; -1:
+never): with it the score histogram tells the samples cut at the final cut from those cut earlier, whose scores
+froze when they were cut (AdaPruner updates only the forwarded samples' logits).
 """
 
 from __future__ import annotations
@@ -13,17 +16,22 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
+from torch import Tensor
 
 from lightning_adapruner import METRIC_NAMES, PrunedSubset, read_pruned_subset
-from lightning_adapruner.app.report.aggregation import GroupKey, format_ratio, mean_per_epoch, per_class_share
+from lightning_adapruner.app.report.aggregation import GroupKey, mean_per_epoch, per_class_share
 from lightning_adapruner.app.report.runs import Run
 
 log = logging.getLogger(__name__)
 
 KEEP_SHARE_COLUMNS = (METRIC_NAMES.keep_share, METRIC_NAMES.keep_share_target)
-Groups = Mapping[GroupKey, list[Run]]  # runs by (setting, method, target prune ratio), as group_runs returns them
+Groups = Mapping[GroupKey, list[Run]]  # runs by cell, as group_runs returns them
+LAST_EPOCH = "last_epoch"  # the optional tensor of the subset's .pt: the last epoch each sample was kept (-1: never)
+KEPT, FINAL_CUT, EARLIER = "kept", "pruned at the final cut", "pruned earlier (score frozen when cut)"
+PRUNED = "pruned"
 
 
 def _cell(value: str | None) -> float | None:
@@ -71,10 +79,12 @@ class RunFiles:
         keep_share: ``{column: {epoch: value}}`` of :data:`KEEP_SHARE_COLUMNS` from ``metrics.csv``, or ``None``
             (no file, unreadable, or no keep-share column: a full-data run).
         subset: the exported pruned subset, or ``None``.
+        last_epoch: the subset's ``last_epoch`` tensor, or ``None`` (an older export, or no subset).
     """
 
     keep_share: dict[str, dict[int, float]] | None = None
     subset: PrunedSubset | None = None
+    last_epoch: Tensor | None = None
 
 
 def _keep_share(run: Run, notes: list[str]) -> dict[str, dict[int, float]] | None:
@@ -103,6 +113,12 @@ def _subset(run: Run, notes: list[str]) -> PrunedSubset | None:
     return None
 
 
+def _last_epoch(subset: PrunedSubset | None) -> Tensor | None:
+    """The subset's ``last_epoch`` (validated by :func:`~lightning_adapruner.read_pruned_subset`), ``None`` for an
+    export written before it was recorded."""
+    return None if subset is None else subset.last_epoch
+
+
 def load_run_files(runs: Sequence[Run], notes: list[str]) -> dict[str, RunFiles]:
     """:class:`RunFiles` of every run, by run name; a note in ``notes`` for every file that could not be read.
 
@@ -110,21 +126,40 @@ def load_run_files(runs: Sequence[Run], notes: list[str]) -> dict[str, RunFiles]
         runs: the runs of the sweep.
         notes: the report's notes, appended to.
     """
-    return {run.name: RunFiles(_keep_share(run, notes), _subset(run, notes)) for run in runs}
+    files = {}
+    for run in runs:
+        subset = _subset(run, notes)
+        files[run.name] = RunFiles(_keep_share(run, notes), subset, _last_epoch(subset))
+    return files
 
 
-def kept_and_pruned_scores(subset: PrunedSubset) -> tuple[list[float], list[float]]:
-    """The per-sample scores of the kept and of the pruned samples of ``subset``.
+def score_groups(subset: PrunedSubset, last_epoch: Tensor | None = None) -> dict[str, list[float]]:
+    """The per-sample scores of ``subset`` by group: kept; with ``last_epoch``, pruned at the final cut (in the
+    kept set of the last epoch trained, ``last_epoch == last_epoch.max()``, but not kept at the end) and pruned
+    earlier (score frozen when cut); without it, every pruned sample together.
+
+    Args:
+        subset: the exported subset.
+        last_epoch: the last epoch each sample was in the kept set (-1: never), or ``None``.
 
     Example::
 
-        >>> subset = PrunedSubset(torch.tensor([0, 2]), torch.tensor([3.0, -1.0, 2.0]), {"num_samples": 3})
-        >>> kept_and_pruned_scores(subset)
-        ([3.0, 2.0], [-1.0])
+        >>> subset = PrunedSubset(torch.tensor([0, 2]), torch.tensor([3.0, -1.0, 2.0, 5.0]), {"num_samples": 4})
+        >>> score_groups(subset)
+        {'kept': [3.0, 2.0], 'pruned': [-1.0, 5.0]}
+        >>> score_groups(subset, torch.tensor([9, 9, 9, 4]))
+        {'kept': [3.0, 2.0], 'pruned at the final cut': [-1.0], 'pruned earlier (score frozen when cut)': [5.0]}
     """
     kept = torch.zeros(subset.scores.numel(), dtype=torch.bool)
     kept[subset.kept_indices] = True
-    return subset.scores[kept].tolist(), subset.scores[~kept].tolist()
+    if last_epoch is None:
+        return {KEPT: subset.scores[kept].tolist(), PRUNED: subset.scores[~kept].tolist()}
+    final = last_epoch == last_epoch.max()
+    return {
+        KEPT: subset.scores[kept].tolist(),
+        FINAL_CUT: subset.scores[~kept & final].tolist(),
+        EARLIER: subset.scores[~kept & ~final].tolist(),
+    }
 
 
 def keep_share_curves(groups: Groups, files: Mapping[str, RunFiles]) -> dict[GroupKey, dict[str, list]]:
@@ -142,25 +177,44 @@ def keep_share_curves(groups: Groups, files: Mapping[str, RunFiles]) -> dict[Gro
     return curves
 
 
-def score_panels(groups: Groups, files: Mapping[str, RunFiles]) -> list[tuple[str, list[float], list[float]]]:
-    """Per cell, ``(title, kept scores, pruned scores)`` of the lowest seed with a readable subset.
+class ScorePanel(NamedTuple):
+    """One histogram of the score plot: its title and the scores of each group (:func:`score_groups`)."""
+
+    title: str
+    groups: dict[str, list[float]]
+
+    @property
+    def frozen_known(self) -> bool:
+        """Whether the subset told the samples cut early (scores frozen) from those cut at the end."""
+        return EARLIER in self.groups
+
+
+def score_panels(groups: Groups, files: Mapping[str, RunFiles]) -> list[ScorePanel]:
+    """Per cell, the :class:`ScorePanel` of the lowest seed with a readable subset.
 
     Args:
         groups: the runs by cell (:func:`~lightning_adapruner.app.report.aggregation.group_runs`).
         files: the :class:`RunFiles` of every run, by run name.
     """
-    several = len({key[0] for key in groups}) > 1
+    several = len({key.setting for key in groups}) > 1
     panels = []
-    for (setting, method, ratio), group in groups.items():
-        subsets = [(run, files[run.name].subset) for run in group if files[run.name].subset is not None]
-        if subsets:  # the lowest seed with a readable subset represents the cell
-            run, subset = subsets[0]
-            title = (f"{setting}\n" if several else "") + f"{method}, ratio {format_ratio(ratio)} (seed {run.seed})"
-            panels.append((title, *kept_and_pruned_scores(subset)))  # type: ignore[arg-type]
+    for key, group in groups.items():
+        loaded = [run for run in group if files[run.name].subset is not None]
+        if loaded:  # the lowest seed with a readable subset represents the cell
+            run = loaded[0]
+            title = (f"{key.setting}\n" if several else "") + f"{key.method}, {key.label} (seed {run.seed})"
+            panels.append(ScorePanel(title, score_groups(files[run.name].subset, files[run.name].last_epoch)))  # type: ignore[arg-type]
     return panels
 
 
-def per_class_series(groups: Groups, files: Mapping[str, RunFiles], notes: list[str]) -> dict[GroupKey, list]:
+class PerClass(NamedTuple):
+    """The kept share of every class in a cell (mean over its seeds), and the cell's target prune ratio."""
+
+    shares: list[float]
+    prune_ratio_target: float
+
+
+def per_class_series(groups: Groups, files: Mapping[str, RunFiles], notes: list[str]) -> dict[GroupKey, PerClass]:
     """Per cell, the kept share of every class, mean over the seeds whose subset records the class counts.
 
     Args:
@@ -181,5 +235,6 @@ def per_class_series(groups: Groups, files: Mapping[str, RunFiles], notes: list[
             except (TypeError, ValueError) as err:
                 notes.append(f"`{run.name}`: {err}")
         if shares and len({len(s) for s in shares}) == 1:
-            series[key] = [statistics.fmean(column) for column in zip(*shares)]
+            ratio = statistics.fmean(run.prune_ratio_target for run in group)
+            series[key] = PerClass([statistics.fmean(column) for column in zip(*shares)], ratio)
     return series
