@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# AdaPruner at three prune ratios against full-data training, three seeds each, then a report.
+# AdaPruner at two budgets against full data for fewer epochs (the free alternative) and full data, three seeds
+# each, then a report.
 #
 #   examples/sweep.sh                               # the main job's setting (Fashion-MNIST, small CNN, CPU)
 #   examples/sweep.sh experiment=synthetic_quick    # seconds per run: try the pipeline first
@@ -7,11 +8,11 @@
 #   SWEEP_DIR=multirun/my_sweep examples/sweep.sh   # choose where the runs go
 #
 # Extra arguments are Hydra overrides added to every run. Each run writes <run dir>/metrics.json;
-# adapruner-report turns the sweep directory into report/report.md and plots.
-# Two multiruns share one sweep directory: the full-data baseline does not depend on the prune ratio, so
-# sweeping `pruning=adapruner,none pruning.prune_ratio=0.1,0.2,0.3` in one go would train it three
-# times per seed. Run directories are named <method>_p<ratio>_seed<seed>_<job number>.
-# At the main job's 1.5-3 min per run on a 2-core CPU, the 12 runs take 20-40 minutes.
+# adapruner-report turns the sweep directory into report/report.md and plots: per budget, AdaPruner against
+# full data for round(budget * max_epochs) epochs (pruning=shorter), paired by seed, with 95% intervals.
+# The full-data run does not depend on the budget, so it is a multirun of its own (in one multirun with
+# `pruning.budget=...` it would train once per budget). Run directories are <method>_b<budget>_seed<seed>_<n>.
+# At the main job's 1-2 min per run on a 2-core CPU, the 15 runs take 20-30 minutes.
 set -euo pipefail
 
 # adapruner-train / adapruner-report: from the PATH, else from this checkout's .venv (make setup)
@@ -21,7 +22,7 @@ if ! command -v adapruner-train >/dev/null && [ -x "$ROOT/.venv/bin/adapruner-tr
 fi
 SWEEP_DIR=${SWEEP_DIR:-multirun/sweep/$(date +%Y-%m-%d_%H-%M-%S)}
 
-adapruner-train -m pruning=adapruner pruning.prune_ratio=0.1,0.2,0.3 seed=0,1,2 \
+adapruner-train -m pruning=adapruner,shorter pruning.budget=0.5,0.75 seed=0,1,2 \
   hydra.sweep.dir="$SWEEP_DIR" "$@"
 adapruner-train -m pruning=none seed=0,1,2 \
   hydra.sweep.dir="$SWEEP_DIR" "$@"

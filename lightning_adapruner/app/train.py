@@ -245,7 +245,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     epochs = int(trainer.max_epochs or 0)
     full_epoch = _full_epoch_samples(trainer, datamodule, num_train)
     pruning = _pruning_outcome(trainer, callback, datamodule, full_epoch)
-    fit_val_acc = _metric(trainer, "val/acc")
+    fit_val_acc = _final_val_acc(trainer, model, datamodule)
     fit_metrics_csv = _metrics_csv(trainer)
     final_trainer, final_model = trainer, model
     extra: dict[str, Any] = {}
@@ -268,7 +268,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         pruning["num_kept"] = len(subset)
         extra = {"pruning_val_acc": fit_val_acc, "retrain_metrics_csv": _metrics_csv(final_trainer)}
 
-    val_acc = _metric(final_trainer, "val/acc")
+    val_acc = fit_val_acc if final_trainer is trainer else _final_val_acc(final_trainer, final_model, datamodule)
     test_acc = test_loss = None
     if cfg.test_after_fit:
         # The loggers keep the training curves; the test numbers go to metrics.json. (A spawning strategy would
@@ -296,7 +296,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "samples_forwarded": samples,
         "samples_full_data": full,
         "saved_share": round(1.0 - samples / full, 6) if full else 0.0,
-        "budget_target": float(budget) if budget is not None else (1.0 if callback is None and not retrain else None),
+        "budget_target": _budget_target(cfg, callback),
         "budget_realised": round(samples / full, 6) if full else None,
         "wall_time_s": time.perf_counter() - start,
         "fit_time_s": fit_time,
@@ -351,6 +351,31 @@ def _full_epoch_samples(trainer: pl.Trainer, datamodule: Any, num_samples: int) 
     return functional.full_epoch_samples(
         num_samples, trainer.world_size, int(datamodule.batch_size), False, trainer.limit_train_batches or 1.0
     )
+
+
+def _budget_target(cfg: DictConfig, callback: Any) -> float | None:
+    """The budget the run was given: the callback's (``None`` when it was given a prune ratio); fewer epochs' own;
+    1.0 for full data."""
+    if callback is not None:
+        return getattr(callback, "budget", None)
+    if cfg.pruning.get("shorten_epochs"):
+        return float(cfg.pruning.budget)
+    return 1.0
+
+
+def _final_val_acc(trainer: pl.Trainer, model: Any, datamodule: Any) -> float | None:
+    """The validation accuracy of the fit's final weights: the logged one when the last epoch validated, else one
+    more validation pass (with ``check_val_every_n_epoch=5`` a 12-epoch fit last validated after epoch 10)."""
+    every, epochs = trainer.check_val_every_n_epoch, _epochs_done(trainer)
+    if every is None or (epochs and epochs % every == 0) or trainer.limit_val_batches == 0:
+        return _metric(trainer, "val/acc")
+    loggers, trainer.loggers = trainer.loggers, []  # the curves keep their validations; this one is for selection
+    try:
+        results = trainer.validate(model, datamodule=datamodule, verbose=False)
+    finally:
+        trainer.loggers = loggers
+    value = results[0].get("val/acc") if results else None
+    return None if value is None else float(value)
 
 
 def _kept_subset(trainer: pl.Trainer, callback: Any, subset_path: str | None, datamodule: Any) -> Any:

@@ -99,11 +99,12 @@ def test_the_default_is_the_main_job(tmp_path):
         "lightning_adapruner.app.data.FashionMNISTDataModule",
         "lightning_adapruner.app.models.SmallCNN",
     )
-    assert (cfg.pruning.name, cfg.pruning.prune_ratio, cfg.pruning.callback.method.mode) == (
-        "adapruner",
-        0.2,
-        "sampler",
-    )
+    pruning = cfg.pruning
+    assert (pruning.name, pruning.prune_ratio, pruning.callback.method.mode) == ("adapruner", 0.2, "sampler")
+    callback = instantiate(cfg.pruning.callback)
+    assert (callback.budget, callback.prune_ratio, callback.method.selection) == (None, 0.2, "dynamic")
+    with_budget = instantiate(compose_train(tmp_path, "pruning.budget=0.6").pruning.callback)
+    assert (with_budget.budget, with_budget.target.prune_ratio) == (0.6, None)  # a budget replaces the ratio
     assert (cfg.trainer.accelerator, cfg.trainer.devices, cfg.seed, cfg.test_after_fit) == ("cpu", 1, 0, True)
     assert list(cfg.logger) == ["csv"] and cfg.data.seed == cfg.pruning.callback.seed == 0
     assert cfg.pruning.callback.export_dir == str(tmp_path)
@@ -146,13 +147,17 @@ def test_model_configs_instantiate(tmp_path, name):
 def test_pruning_configs_instantiate(tmp_path, name):
     """Every pruning config has the keys the app and the sweep report read; its callback instantiates."""
     cfg = compose_train(tmp_path, f"pruning={name}")
-    assert {"name", "prune_ratio", "retrain", "callback"} <= set(cfg.pruning) and cfg.pruning.name == name
-    assert 0.0 <= cfg.pruning.prune_ratio < 1.0
+    assert {"name", "prune_ratio", "budget", "retrain", "callback"} <= set(cfg.pruning) and cfg.pruning.name == name
+    ratio, budget = cfg.pruning.prune_ratio, cfg.pruning.budget
+    if name == "shorter":
+        assert ratio is None and 0.0 < budget <= 1.0 and cfg.pruning.shorten_epochs
+    else:
+        assert 0.0 <= ratio < 1.0 and budget is None
     callback = None if cfg.pruning.callback is None else instantiate(cfg.pruning.callback)
     assert (callback is None) == (name in ("none", "shorter"))
     if callback is not None:  # the shared harness, 1:1 onto DataPruning, with the method 1:1 onto its class
         assert isinstance(callback, DataPruning) and isinstance(callback.method, PruningMethod)
-        assert callback.prune_ratio == cfg.pruning.prune_ratio and callback.export_dir == str(tmp_path)
+        assert callback.prune_ratio == ratio and callback.budget is None and callback.export_dir == str(tmp_path)
         assert cfg.pruning.callback.seed == cfg.seed
         assert callback.method.name == name or name.startswith("adapruner")
     expected = {

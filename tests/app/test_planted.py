@@ -1,6 +1,6 @@
 """Behaviour on a planted dataset: AdaPruner must prune duplicates and flipped labels far above base rate.
 
-Why these samples: the mask's gradient on a sample is proportional to ``l - log l`` (METHOD.md),
+Why these samples: the mask's gradient on a sample is proportional to ``l - log l`` (docs/method.md),
 smallest at ``l = 1``. With 10 overlapping classes and a small MLP, normal samples sit near
 ``l ~ 0.5-1.5``, memorised exact duplicates near ``l -> 0`` and flipped labels at ``l ~ 5``, so both
 planted groups are pushed down hardest.
@@ -19,6 +19,11 @@ The ablation's favourite variant (unweighted network loss, the last 12.5% of the
 default, see BENCHMARKS.md) exports a subset that prunes duplicates even harder (seeds 0/1: 2.31/2.43x) but not
 flipped labels (0.72/0.75x, under the base rate; why the annealed epochs undo it is not yet examined). Without
 the annealing the unweighted variant finds both. So the test holds each variant to what it does.
+
+The default (``selection="dynamic"``: every cut among all samples) is not held to it: its cuts rotate (a
+sample's logit moves only while it is forwarded, so the forwarded ones sink below the frozen ones and swap out),
+and its export concentrates neither group (seeds 0/1: duplicates 0.75/1.02x, flipped labels 0.95/1.01x; it
+forwards both at 0.96-0.98x their share in epochs 10-29, where the nested variants forward 0.67-0.77x).
 """
 
 import math
@@ -54,7 +59,8 @@ def hypergeometric_z(pruned: int, planted: int, population: int, observed: int) 
     return (observed - mean) / math.sqrt(var)
 
 
-PAPER = {"network_weights": "score", "anneal": 0.0}
+PAPER = {"network_weights": "score", "selection": "nested", "anneal": 0.0}
+UNWEIGHTED = {"network_weights": "none", "selection": "nested"}
 
 
 @pytest.mark.slow
@@ -63,8 +69,8 @@ PAPER = {"network_weights": "score", "anneal": 0.0}
     [
         ("sampler", PAPER, ("duplicates", "flipped labels")),
         ("soft", PAPER, ("duplicates", "flipped labels")),
-        ("sampler", {"network_weights": "none"}, ("duplicates", "flipped labels")),  # unweighted, no annealing
-        ("sampler", {"network_weights": "none", "anneal": 0.125}, ("duplicates",)),  # the ablation's favourite
+        ("sampler", UNWEIGHTED, ("duplicates", "flipped labels")),  # unweighted, no annealing
+        ("sampler", {**UNWEIGHTED, "anneal": 0.125}, ("duplicates",)),  # the v0.2 ablation's favourite
     ],
     ids=["paper-sampler", "paper-soft", "unweighted-sampler", "unweighted-anneal-sampler"],
 )

@@ -27,6 +27,7 @@ def fit(n=400, epochs=5, batch_size=32, callbacks=(), model=None, ds=None, train
     L.seed_everything(0)
     adp_kwargs.setdefault("export_dir", False)
     adp_kwargs.setdefault("anneal", 0.0)  # these tests pin the harness's own schedule
+    adp_kwargs.setdefault("selection", "nested")  # and the paper's nested cuts (each epoch among the last one's)
     adp = AdaptiveDatasetPruning(**adp_kwargs)
     rec = EpochRecorder()
     model = model or TinyModel()

@@ -110,7 +110,7 @@ def test_the_export_says_when_each_sample_was_cut(tmp_path):
     """A score freezes when its sample is cut (only forwarded samples learn): the export records the last epoch each
     sample was kept in, so a reader can tell a frozen score from a learned one."""
     L.seed_everything(0)
-    cb = DataPruning(AdaPruner(anneal=0.0), 0.5, warmup_epochs=1, prune_epochs=2, export_dir=tmp_path)
+    cb = DataPruning(AdaPruner(selection="nested"), 0.5, warmup_epochs=1, prune_epochs=2, export_dir=tmp_path)
     rec = EpochRecorder()
     trainer(max_epochs=4, callbacks=[cb, rec]).fit(TinyModel(), loader(random_dataset(256), 16))
     subset = read_pruned_subset(tmp_path)

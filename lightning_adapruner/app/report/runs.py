@@ -71,6 +71,7 @@ class Run:
     fit_time_s: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    val_acc: float | None = None  # the last validation accuracy: what choices between variants are made on
 
     @property
     def setting(self) -> Setting:
@@ -205,6 +206,7 @@ def parse_run(data: Any, name: str, run_dir: Path | None) -> Run:
         fit_time_s=_number(data, "fit_time_s"),
         started_at=_number(data, "started_at"),
         finished_at=_number(data, "finished_at"),
+        val_acc=_number(data, "val_acc"),
     )
 
 

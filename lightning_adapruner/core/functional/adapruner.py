@@ -1,6 +1,6 @@
 """AdaPruner's mask objective as pure functions: the epoch's controller trajectory and the mask update.
 
-Symbols follow ``METHOD.md``: ``m`` per-sample logits, ``k`` inverse temperature, ``s = sigmoid(k m)``,
+Symbols follow ``docs/method.md``: ``m`` per-sample logits, ``k`` inverse temperature, ``s = sigmoid(k m)``,
 ``r = 1 - p`` the keep fraction, ``lam`` the ratio-constraint weight. Per step, over a (global) batch::
 
     L = mean(s * l) + mean(s * -log(sg(l) + eps)) + lam * (mean(s) - r) ** 2
