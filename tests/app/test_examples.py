@@ -19,7 +19,8 @@ def test_readme_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace = runpy.run_path(str(_write(tmp_path / "readme_example.py", code)))
     adp = namespace["adp"]
-    assert adp.kept_indices.numel() == 1400  # 2000 samples, prune_ratio 0.3
+    assert adp.forwarded_samples == round(0.7 * 2000 * 6)  # budget 0.7 of 6 full epochs, exactly
+    assert adp.kept_indices.numel() == round((1 - adp.prune_ratio) * 2000)  # the ratio the budget solved for
     assert adp.export_path.is_file() and tmp_path in adp.export_path.parents
 
 
