@@ -12,7 +12,7 @@ lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
-# The core tests on the lowest supported Lightning (2.4), beside the pinned one.
+# The core tests on the lowest supported Lightning (2.5.0), beside the pinned one.
 test-floor: setup
 	bash scripts/lightning-floor.sh
 

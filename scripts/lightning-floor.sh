@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FLOOR=${LIGHTNING_FLOOR:-2.4.0}
+FLOOR=${LIGHTNING_FLOOR:-2.5.0.post0}
 DIR=.venv-floor/lightning-$FLOOR
 if [ ! -f "$DIR/.done" ]; then
   echo "[floor] installing lightning==$FLOOR into $DIR (an overlay on .venv)"

@@ -18,12 +18,13 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 
+from lightning_adapruner.core import _lightning
 from lightning_adapruner.core import functional as F
 from lightning_adapruner.core.distributed import collectives_for
 from lightning_adapruner.core.export import SUBSET_NAME, subset_metadata, write_pruned_subset
 from lightning_adapruner.core.method import PruningMethod
 from lightning_adapruner.core.metrics import epoch_metrics, epoch_status
-from lightning_adapruner.core.route import TrainLoaderRoute, align_resume_position, loader_facts, status
+from lightning_adapruner.core.route import TrainLoaderRoute, loader_facts, status
 from lightning_adapruner.core.schedule import PruningTarget
 from lightning_adapruner.core.session import PruningSession
 from lightning_adapruner.core.validation import check_budget, check_fit, check_int, check_ratio, check_targets
@@ -150,7 +151,7 @@ class DataPruning(Callback):
         """``p``: the one given, or with a ``budget`` the ratio its schedule reaches (``None`` until the fit starts)."""
         if self.target.prune_ratio is not None:
             return self.target.prune_ratio
-        return self._session.schedule.prune_ratio if self._session.started else None
+        return self._session.schedule.prune_ratio if self._session.started else self._launched_result("prune_ratio")
 
     @property
     def budget(self) -> float | None:
@@ -240,12 +241,6 @@ class DataPruning(Callback):
             self._end_fit(trainer)
 
     @override
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        record = self._session.record
-        if record is not None and record.steps:  # a mid-epoch resume, fully restored
-            align_resume_position(trainer, type(self).__name__, record.steps, record.num_batches)
-
-    @override
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
@@ -327,8 +322,9 @@ class DataPruning(Callback):
         epoch, kept = session.record.epoch, session.record.num_unique
         session.close()
         metrics, method_metrics = epoch_metrics(session, epoch, kept)
-        # identical on every rank: a max over ranks gives the value itself and is what Lightning wants under DDP
-        pl_module.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=True, reduce_fx="max")
+        # identical on every rank, so nothing to reduce: rank_zero_only makes Lightning skip the all-reduce it would
+        # otherwise run when a progress bar computes the epoch's metrics, on rank 0 alone, in its epoch-end hook
+        pl_module.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=True, rank_zero_only=True)
         if self.verbose:
             status(trainer, epoch_status(session, epoch, metrics, method_metrics))
 
@@ -342,35 +338,29 @@ class DataPruning(Callback):
         if not trainer.is_global_zero:
             return
         if trainer.fast_dev_run:
-            status(
-                trainer,
-                f"[{self.method.name}] fast_dev_run: {session.ledger.forwarded} samples forwarded; the subset is not "
-                "exported (a cut after a debug run's few batches would rest on almost no evidence)",
-                final=True,
-            )
-            return
-        if self.export_dir is not False:
-            base = Path(self.export_dir if isinstance(self.export_dir, (str, Path)) else trainer.default_root_dir)
-            metadata = subset_metadata(
-                self.method, self._kept_indices, n, session.schedule.prune_ratio, self._seed, session.ledger,
-                session.facts.labels,
-                budget_target=self.budget,
-                epochs_completed=int(trainer.fit_loop.epoch_progress.current.completed),
-                max_epochs=session.facts.max_epochs,
-                nonfinite_losses=session.nonfinite_total,
-                fit_time_s=round(time.perf_counter() - self._fit_start, 3),
-            )  # fmt: skip
-            kept, scores = self._kept_indices, session.method.scores()
-            path = base / SUBSET_NAME
-            self._export_path = write_pruned_subset(path, kept, scores, metadata, session.last_epoch)
-        where = "no export (export_dir=False)" if self._export_path is None else f"written to {self._export_path}"
+            message = "fast_dev_run: the subset is not exported (a cut after a few batches would rest on no evidence)"
+        else:
+            if self.export_dir is not False:
+                base = Path(self.export_dir if isinstance(self.export_dir, (str, Path)) else trainer.default_root_dir)
+                metadata = subset_metadata(
+                    self.method, self._kept_indices, n, session.schedule.prune_ratio, self._seed, session.ledger,
+                    session.facts.labels,
+                    budget_target=self.budget,
+                    epochs_completed=_lightning.epochs_completed(trainer),
+                    max_epochs=session.facts.max_epochs,
+                    nonfinite_losses=session.nonfinite_total,
+                    fit_time_s=round(time.perf_counter() - self._fit_start, 3),
+                )  # fmt: skip
+                kept, scores = self._kept_indices, session.method.scores()
+                self._export_path = write_pruned_subset(base / SUBSET_NAME, kept, scores, metadata, session.last_epoch)
+            where = f"written to {self._export_path}" if self._export_path else "no export (export_dir=False)"
+            message = f"kept {k} of {n} samples (realised prune ratio {(n - k) / n:.4f}); {where}"
         budget = "" if self.budget is None else f", budget {self.budget:.4f}"
         status(
             trainer,
-            f"[{self.method.name}] kept {k} of {n} samples (prune ratio target {session.schedule.prune_ratio:.4f}, "
-            f"realised {(n - k) / n:.4f}); {session.ledger.forwarded} samples forwarded, "
-            f"{1 - session.ledger.saved_share:.4f} of full data's{budget} ({session.ledger.saved_share:.1%} saved); "
-            f"{where}",
+            f"[{self.method.name}] {session.ledger.forwarded} samples forwarded, {1 - session.ledger.saved_share:.4f} "
+            f"of full data's{budget} ({session.ledger.saved_share:.1%} saved), prune ratio target "
+            f"{session.schedule.prune_ratio:.4f}; {message}",
             final=True,
         )
         if os.getpid() != self._creator_pid:  # a spawned or forked rank 0: leave the results for the launcher
@@ -379,12 +369,16 @@ class DataPruning(Callback):
                 "export_path": None if self._export_path is None else str(self._export_path),
                 "forwarded": session.ledger.forwarded,
                 "saved_share": session.ledger.saved_share,
+                "prune_ratio": session.schedule.prune_ratio,
             }
-            torch.save(result, self._handoff)
+            partial = self._handoff.with_suffix(".part")
+            torch.save(result, partial)
+            os.replace(partial, self._handoff)  # whole or absent, never half-written
 
     def _launched_result(self, key: str) -> Any:
-        """``key`` of the results a fit in other processes (ddp_spawn, ddp_fork) left for this one, else ``None``."""
-        if self._result is None and os.getpid() == self._creator_pid and self._handoff.is_file():
+        """``key`` of the results a fit in other processes (ddp_spawn, ddp_fork) left for this one, else ``None``.
+        The file is read (and removed) whenever a fit has left one, so a second fit replaces the first's."""
+        if os.getpid() == self._creator_pid and self._handoff.is_file():
             self._result = torch.load(self._handoff, weights_only=True)
             self._handoff.unlink(missing_ok=True)
             if self._result.get("export_path") is not None:

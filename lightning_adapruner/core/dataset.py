@@ -54,9 +54,11 @@ class IndexedDataset(Dataset):
                 "convert it to a map-style dataset first"
             )
         self.dataset = dataset
-        self._targets = None if targets is None else torch.as_tensor(targets, dtype=torch.long)
-        if self._targets is not None and len(self._targets) != len(dataset):
-            raise ValueError(f"targets has {len(self._targets)} entries but the dataset has {len(dataset)} samples")
+        self.given_targets = None if targets is None else torch.as_tensor(targets, dtype=torch.long)
+        if self.given_targets is not None and len(self.given_targets) != len(dataset):
+            raise ValueError(
+                f"targets has {len(self.given_targets)} entries but the dataset has {len(dataset)} samples"
+            )
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
@@ -67,9 +69,9 @@ class IndexedDataset(Dataset):
     @property
     def targets(self) -> Tensor | None:
         """Class label of every sample (LongTensor ``[N]``), or ``None`` when unknown."""
-        if self._targets is None:
-            self._targets = infer_targets(self.dataset)
-        return self._targets
+        if self.given_targets is None:
+            self.given_targets = infer_targets(self.dataset)
+        return self.given_targets
 
 
 def infer_targets(dataset: Any, _depth: int = 0) -> Tensor | None:
@@ -93,8 +95,8 @@ def infer_targets(dataset: Any, _depth: int = 0) -> Tensor | None:
     """
     if _depth > _MAX_DEPTH:
         return None
-    if isinstance(dataset, IndexedDataset) and dataset._targets is not None:
-        return dataset._targets
+    if isinstance(dataset, IndexedDataset) and dataset.given_targets is not None:
+        return dataset.given_targets
     if isinstance(dataset, Subset):
         base = infer_targets(dataset.dataset, _depth + 1)
         return None if base is None else base[torch.as_tensor(dataset.indices, dtype=torch.long)]

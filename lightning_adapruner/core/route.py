@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 from lightning_adapruner.core import _lightning
@@ -68,7 +68,7 @@ class TrainLoaderRoute:
 
     def batches_fetched(self) -> int:
         """Training batches Lightning has fetched in this fit (it counts one up before each batch's hooks)."""
-        return int(self.trainer.fit_loop.epoch_loop.batch_progress.total.ready)
+        return _lightning.batches_fetched(self.trainer)
 
     def _provide(self, request: Callable[[], Any]) -> Any:
         epoch = self.trainer.current_epoch
@@ -109,37 +109,8 @@ def loader_facts(
         trainer.strategy.root_device,
         training_labels(loader.dataset, info.num_samples, targets, class_floor, owner),
         interval if per_epoch_val else None,  # with check_val_every_n_epoch=None it counts across epochs: any goes
+        bool(trainer.fast_dev_run),
     )
-
-
-def align_resume_position(trainer: pl.Trainer, owner: str, steps_done: int, num_batches: int) -> None:
-    """Make a Lightning that restarts a checkpoint saved inside a training batch one batch early (2.4) resume it
-    where the pruning sampler does, after batch ``steps_done`` (:func:`_lightning.complete_checkpoint_batch`).
-
-    Raises:
-        ValueError: the checkpoint was saved after the epoch's last batch, before its end: Lightning 2.4 would
-            skip that epoch's end-of-epoch validation and epoch-interval LR step.
-    """
-    if not _lightning.replays_checkpoint_batch(trainer):
-        return
-    if steps_done >= num_batches:
-        import lightning
-
-        raise ValueError(
-            f"{owner} cannot resume this checkpoint exactly on lightning {lightning.__version__}: it was saved after "
-            "the last batch of an epoch, before the epoch ended, and this Lightning would skip that epoch's "
-            "validation and epoch-interval LR step. Fix: upgrade to lightning>=2.5, or resume from the checkpoint "
-            "saved at that epoch's end (ModelCheckpoint(every_n_epochs=1)); the checkpoint is unchanged"
-        )
-    _lightning.complete_checkpoint_batch(trainer)
-    if any(config.interval == "epoch" for config in trainer.lr_scheduler_configs):
-        import lightning
-
-        rank_zero_warn(
-            f"lightning {lightning.__version__} steps epoch-interval LR schedulers once more after a mid-epoch resume "
-            "(with or without pruning; fixed in lightning 2.5): the pruned samples resume exactly, the learning "
-            "rate does not. Upgrade to lightning>=2.5, or resume from an end-of-epoch checkpoint"
-        )
 
 
 def status(trainer: pl.Trainer, message: str, final: bool = False) -> None:

@@ -54,6 +54,7 @@ class LoaderFacts:
     device: torch.device
     labels: Tensor | None = None
     val_check_batches: int | None = None
+    debug_run: bool = False  # Trainer(fast_dev_run): a wiring check of a few batches
 
 
 class PruningSession:
@@ -150,10 +151,18 @@ class PruningSession:
             p = self.target.prune_ratio
             assert p is not None  # a target holds one of the two
             return schedule(p), F.epoch_sample_counts(shares(p), n, batch, None, world_size)
-        if facts.limit_batches != 1.0:
+        if facts.debug_run:  # a few batches to check the wiring: no budget to meet, nothing to prune
+            return schedule(0.0), [n] * epochs
+        if not (isinstance(facts.limit_batches, float) and facts.limit_batches == 1.0):
             raise ValueError(
                 f"a budget is a share of full data's samples, but limit_train_batches={facts.limit_batches} cuts every "
                 "epoch by its own rule: give prune_ratio instead, or train without limit_train_batches"
+            )
+        if facts.drop_last:
+            raise ValueError(
+                "a budget is met to the sample, but the training DataLoader drops each epoch's last partial batch "
+                "(drop_last=True), so the samples planned for it would not be forwarded: pass drop_last=False to "
+                "the DataLoader, or give prune_ratio instead"
             )
         total = round(self.target.budget * n * epochs)
         p = F.solve_prune_ratio(total, lambda p: sum(F.num_kept(n, s) for s in shares(p)))

@@ -48,7 +48,13 @@ SUMMARY_TYPES = {
     "val_acc": float,
     "samples_forwarded": int,
     "saved_share": float,
+    "reference_epochs": int,
+    "budget_target": (float, type(None)),
+    "budget_realised": float,
     "wall_time_s": float,
+    "fit_time_s": float,
+    "started_at": float,
+    "finished_at": float,
     "num_train_samples": int,
     "subset_path": (str, type(None)),
     "metrics_csv": (str, type(None)),
@@ -339,3 +345,28 @@ def test_sweep_script_is_valid_bash():
     subprocess.run(["bash", "-n", str(script)], check=True)
     text = script.read_text()
     assert "adapruner-train -m" in text and "adapruner-report" in text and os.access(script, os.X_OK)
+
+
+def test_fewer_epochs_and_budgets_are_written_as_shares_of_full_data(tmp_path):
+    """pruning=shorter trains round(budget * max_epochs) epochs of full data; a method given the same budget
+    forwards the same samples; full data is budget 1. Validation every 3 epochs never runs in 2: the final weights
+    are validated once more, so val_acc is theirs."""
+    common = (*SYNTHETIC, "trainer.max_epochs=4", "trainer.check_val_every_n_epoch=3", *QUIET)
+    runs = {}
+    for name, extra in {
+        "none": ["pruning=none"],
+        "shorter": ["pruning=shorter", "pruning.budget=0.5"],
+        "rs2": ["pruning=rs2", "pruning.budget=0.5"],
+        "rs2_ratio": ["pruning=rs2", "pruning.prune_ratio=0.3"],
+    }.items():
+        train(compose_train(tmp_path / name, *common, *extra))
+        runs[name] = read_metrics(tmp_path / name)
+    none, shorter, rs2, ratio = runs["none"], runs["shorter"], runs["rs2"], runs["rs2_ratio"]
+    assert (none["epochs"], none["budget_target"], none["budget_realised"]) == (4, 1.0, 1.0)
+    assert (shorter["epochs"], shorter["reference_epochs"], shorter["budget_target"]) == (2, 4, 0.5)
+    assert shorter["budget_realised"] == 0.5 and shorter["samples_full_data"] == none["samples_forwarded"]
+    assert shorter["val_acc"] is not None  # validated after its last epoch, though none was due
+    assert (rs2["budget_target"], rs2["budget_realised"]) == (0.5, 0.5) and 0 < rs2["prune_ratio_target"] < 1
+    assert rs2["samples_forwarded"] == shorter["samples_forwarded"]  # equal compute, to the sample
+    assert ratio["budget_target"] is None and ratio["prune_ratio_target"] == 0.3  # by ratio: its budget follows
+    assert 0.5 < ratio["budget_realised"] < 1.0

@@ -187,7 +187,10 @@ def epoch_sample_counts(
         for i in givers[: -(left // global_batch)]:
             whole[i] -= global_batch
             left += global_batch
-    for i in reversed(range(len(whole))):  # the rest, less than a batch as a rule: the latest epochs' last batch
+    # the rest, less than a batch as a rule: the last epoch's final batch; more only when the epochs had no room
+    # for whole batches (near N, or at one batch each), then spread from the earliest, which hold the most
+    order = range(len(whole)) if abs(left) >= global_batch and left > 0 else reversed(range(len(whole)))
+    for i in order:
         if abs(left) < world_size:
             break
         step = min(left, num_samples - whole[i]) if left > 0 else max(left, world_size - whole[i])
@@ -196,10 +199,12 @@ def epoch_sample_counts(
         left -= step
     if len(whole) > 1 and whole[-1] > whole[-2] and whole[-1] - global_batch >= world_size:
         # the remainder made the last epoch outgrow the one before: a batch of it moves to the first epoch of that
-        # one's run of equal counts (still no more than the run before it, which holds whole batches more)
-        first_of_run = next(i for i in range(len(whole) - 1) if whole[i] == whole[-2])
-        whole[first_of_run] += global_batch
-        whole[-1] -= global_batch
+        # one's run of equal counts, if that stays within N and under the epoch before the run
+        first = next(i for i in range(len(whole) - 1) if whole[i] == whole[-2])
+        ceiling = min(num_samples, whole[first - 1] if first else num_samples)
+        if whole[first] + global_batch <= ceiling:
+            whole[first] += global_batch
+            whole[-1] -= global_batch
     for e, count in zip(pruned, whole):
         counts[e] = count
     return counts
