@@ -26,14 +26,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import CSVLogger, Logger
-from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import InterpolationToMissingValueError
 from torch.utils.data import Subset
+
+from lightning_adapruner.app import missing_extra
+
+try:
+    import hydra
+    from omegaconf import DictConfig, OmegaConf, open_dict
+    from omegaconf.errors import InterpolationToMissingValueError
+except ImportError as err:  # pragma: no cover - exercised by tests/app/test_train.py in a subprocess
+    raise missing_extra(err, "adapruner-train") from None
 
 from lightning_adapruner import functional, load_pruned_subset, read_pruned_subset
 from lightning_adapruner.app.summary import METRICS_FILE

@@ -275,6 +275,11 @@ def test_the_wheel_ships_the_configs(tmp_path):
     subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source)], check=True)
     (wheel,) = wheels.glob("lightning_adapruner-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    requires = [line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    plain = sorted(r.split(">")[0].split("=")[0].split("<")[0] for r in requires if "extra ==" not in r)
+    assert plain == ["lightning", "torch", "torchmetrics"]  # the plugin alone; the app and the tests are extras
+    assert any("hydra-core" in r and 'extra == "app"' in r for r in requires)
     configs = {str(p.relative_to(ROOT)) for p in (ROOT / "conf").rglob("*.yaml")}
     assert {f"lightning_adapruner/{c}" for c in configs} <= names
     modules = {str(p.relative_to(ROOT)) for p in (ROOT / "lightning_adapruner").rglob("*.py")}
@@ -370,3 +375,22 @@ def test_fewer_epochs_and_budgets_are_written_as_shares_of_full_data(tmp_path):
     assert rs2["samples_forwarded"] == shorter["samples_forwarded"]  # equal compute, to the sample
     assert ratio["budget_target"] is None and ratio["prune_ratio_target"] == 0.3  # by ratio: its budget follows
     assert 0.5 < ratio["budget_realised"] < 1.0
+
+
+def test_the_app_says_which_extra_it_needs_when_it_is_missing(tmp_path):
+    """Without hydra (the [app] extra), adapruner-train fails with the install command, not a bare ImportError."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "hydra.py").write_text("raise ImportError('blocked for the test', name='hydra')\n")
+    env = {**os.environ, "PYTHONPATH": f"{blocker}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "lightning_adapruner.app.train", "--help"], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode != 0 and "pip install 'lightning-adapruner[app]'" in proc.stderr
+    plugin = subprocess.run(
+        [sys.executable, "-c", "import lightning_adapruner; print(lightning_adapruner.DataPruning.__name__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert plugin.stdout.strip() == "DataPruning"  # the plugin itself imports no app dependency
