@@ -85,9 +85,10 @@ def replace_sampler(dataloader: Any, sampler: Any) -> Any:
     return update(dataloader, sampler, mode=RunningStage.TRAINING)
 
 
-def batches_fetched(trainer: Any) -> int:
-    """Training batches Lightning has fetched in this fit (it counts one up before each batch's hooks)."""
-    return int(trainer.fit_loop.epoch_loop.batch_progress.total.ready)
+def batch_in_epoch(trainer: Any) -> int:
+    """The epoch's training batch whose hooks are running (0-based, counted across a resume): Lightning counts a
+    batch as fetched before its ``on_train_batch_start`` and completed after its ``on_train_batch_end``."""
+    return int(trainer.fit_loop.epoch_loop.batch_progress.current.ready) - 1
 
 
 def epochs_completed(trainer: Any) -> int:

@@ -51,7 +51,7 @@ class PruningPerformanceController:
         trainer = self._attached_trainer()
         if pruning is None or trainer is None or not trainer.training:
             return per_sample_loss.mean()
-        return pruning.network_loss(per_sample_loss, indices, **inputs)
+        return pruning.session.network_loss(per_sample_loss, indices, inputs)
 
     @property
     def data_pruning(self) -> DataPruning | None:

@@ -4,48 +4,46 @@ so its hooks stay a guard and one call."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 
 from lightning_adapruner.core import _lightning
 from lightning_adapruner.core.dataset import training_labels
+from lightning_adapruner.core.distributed import collectives_for
 from lightning_adapruner.core.epoch import EpochRecord
 from lightning_adapruner.core.loader import LoaderInfo, inspect_train_loader, with_sampler
 from lightning_adapruner.core.sampler import PruningSampler
-from lightning_adapruner.core.session import LoaderFacts
+from lightning_adapruner.core.session import LoaderFacts, PruningSession
 
 
 class TrainLoaderRoute:
-    """Hands Lightning, for every epoch, the user's training loader drawing the epoch's planned samples.
+    """Hands Lightning, for every epoch, the user's training loader drawing the epoch's planned samples, and starts
+    the fit's :class:`~lightning_adapruner.core.session.PruningSession` at its first request.
 
     Installed for one fit (:meth:`close` undoes it). Lightning re-sizes an epoch only when it reloads the train
     loader, so the route asks it to reload every epoch; it returns the same loader object while the user's own
     ``reload_dataloaders_every_n_epochs`` does not call for a new one, so ``persistent_workers`` keep their
-    workers.
+    workers. The data request is a point every rank reaches in step (Lightning's fit loop, no callback hook), so
+    the collectives of starting a fit and planning an epoch run there.
 
     Args:
         trainer: the fit's Trainer.
+        session: the fit's session (started here, then asked for every epoch's record).
         owner: the callback's class name, for messages.
-        drop_last: the harness's ``drop_last`` (shards are topped up to equal length otherwise).
-        start: called once with the first user loader and its :class:`LoaderInfo`, before any plan.
-        plan: the epoch's :class:`EpochRecord` for an epoch number.
+        targets: the labels given to the callback, or ``None`` to find them on the dataset.
+        seed: the seed given to the callback, or ``None`` to follow ``seed_everything``'s.
     """
 
     def __init__(
-        self,
-        trainer: pl.Trainer,
-        owner: str,
-        drop_last: bool,
-        start: Callable[[Any, LoaderInfo], None],
-        plan: Callable[[int], EpochRecord],
+        self, trainer: pl.Trainer, session: PruningSession, owner: str, targets: Tensor | None, seed: int | None
     ) -> None:
-        self.trainer, self.owner, self.drop_last = trainer, owner, drop_last
-        self._start, self._plan = start, plan
+        self.trainer, self.session, self.owner, self.targets, self.seed = trainer, session, owner, targets, seed
         self.loader: Any = None
         self._info: LoaderInfo | None = None
         self._sampler: PruningSampler | None = None
@@ -66,10 +64,6 @@ class TrainLoaderRoute:
         if self._sampler is not None:
             self._sampler.set_order(record.order_cpu, record.epoch, start=record.steps * record.batch_size)
 
-    def batches_fetched(self) -> int:
-        """Training batches Lightning has fetched in this fit (it counts one up before each batch's hooks)."""
-        return _lightning.batches_fetched(self.trainer)
-
     def _provide(self, request: Callable[[], Any]) -> Any:
         epoch = self.trainer.current_epoch
         due = self._user_reload > 0 and epoch - self._user_reload_epoch >= self._user_reload
@@ -85,12 +79,36 @@ class TrainLoaderRoute:
             if first:
                 self._start(user_loader, info)
             trainer = self.trainer
+            drop_last = self.session.shard_drop_last
             self._sampler = PruningSampler(
-                [], trainer.world_size, trainer.global_rank, info.shuffle, drop_last=self.drop_last
+                [], trainer.world_size, trainer.global_rank, info.shuffle, drop_last=drop_last
             )
             self.loader = with_sampler(user_loader, self._sampler, _lightning.replace_sampler)
-        self.point(self._plan(epoch))
+        self.point(self.session.plan(epoch))
         return self.loader
+
+    def _start(self, loader: Any, info: LoaderInfo) -> None:
+        trainer, session = self.trainer, self.session
+        facts = loader_facts(trainer, loader, info, self.targets, session.class_floor, self.owner)
+        if trainer.max_steps != -1 and trainer.ckpt_path is not None:
+            rank_zero_warn(
+                "resuming a fit that has max_steps set: Lightning may re-enter the last epoch of the checkpoint, "
+                "which shifts the pruning schedule by an epoch. Stop fits by max_epochs to resume them exactly"
+            )
+        seed = int(self.seed if self.seed is not None else os.environ.get("PL_GLOBAL_SEED", 0) or 0)
+        session.start(facts, collectives_for(trainer.strategy), int(trainer.strategy.broadcast(seed, src=0)))
+        if trainer.ckpt_path is not None and not session.restored:
+            rank_zero_warn(
+                f"the checkpoint {trainer.ckpt_path} holds no pruning state (saved without {self.owner} or by an older "
+                "release): pruning starts afresh, from the epoch the checkpoint resumes"
+            )
+        record = session.record
+        if record is not None and record.steps:
+            rank_zero_info(
+                f"[{session.method.name}] resuming epoch {record.epoch} at batch {record.steps}: the pruning sampler "
+                "continues with the samples not yet forwarded (Lightning's warning about a non-resumable "
+                "dataloader does not apply to them)"
+            )
 
 
 def loader_facts(

@@ -22,8 +22,7 @@ from lightning_adapruner.core.method import FitInfo, PruningMethod
 from lightning_adapruner.core.metrics import ComputeLedger
 from lightning_adapruner.core.planning import check_schedule, choose
 from lightning_adapruner.core.schedule import KeepSchedule, PruningTarget
-from lightning_adapruner.core.step import StepRecorder
-from lightning_adapruner.core.validation import check_nonnegative
+from lightning_adapruner.core.validation import check_batch_loss, check_indices, check_nonnegative, method_inputs
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +85,10 @@ class PruningSession:
         self._stash: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ lifecycle
+    def stop(self) -> None:
+        """Forget the last fit's state: a new fit starts at its first data request (a stashed checkpoint stays)."""
+        self.started, self.record = False, None
+
     def start(self, facts: LoaderFacts, collectives: Collectives, seed: int) -> None:
         """Fresh state for a fit over ``facts.num_samples`` samples (then a stashed checkpoint, if any, on top).
 
@@ -118,7 +121,8 @@ class PruningSession:
         self.task_loss: float | None = None
         self.warned_unseen = False
         self._unchecked = False  # an epoch closed since the ranks' states were last compared
-        self.step = StepRecorder(self.method, collectives, facts.device)
+        self._first = True  # the fit's first step checks the loss's sign once
+        self._recorded_step: tuple[int, int] | None = None
         self.started, self.restored = True, False
         if stash:
             self._restore(stash)
@@ -276,18 +280,77 @@ class PruningSession:
         return record
 
     # ------------------------------------------------------------------ the step (hot path)
-    def network_loss(self, loss: Tensor, indices: Tensor | None, inputs: dict[str, Tensor]) -> Tensor:
-        """The loss the network trains on for the current batch (:meth:`StepRecorder.network_loss`)."""
-        return self.step.network_loss(self._open_record(), loss, indices, inputs)
+    def network_loss(
+        self, loss: Tensor, indices: Tensor | None = None, inputs: dict[str, Tensor] | None = None
+    ) -> Tensor:
+        """The loss the network trains on for the current batch; records the batch's detached statistics.
+
+        Checks what it must (the fit's first step, and a step that hands over indices or a loss of another
+        length), then returns ``mean(w * loss)`` from the per-position weights the method fixed for the epoch: a
+        slice, a copy and a product, no host-device sync. With several processes every rank's statistics are
+        gathered here, inside ``training_step``, where every rank is at the same point whatever other callbacks do
+        (Lightning does not support skipping a batch under several processes, so every rank comes here every step);
+        a check that fails on one rank is raised on every rank when the epoch closes.
+
+        Args:
+            loss: ``[B]``, one loss per sample of the batch (keep the graph).
+            indices: optional dataset indices of the batch's samples, checked against the tracked ones.
+            inputs: the tensors the method asks for (``method.inputs``, e.g. ``logits``, ``targets``).
+        """
+        record = self.record
+        if record is None:
+            raise RuntimeError("no pruning epoch is open: the training dataloader was not prepared by DataPruning")
+        step = record.steps
+        if self._recorded_step == (record.epoch, step):
+            raise RuntimeError("pruning_loss was called twice for one batch: call it once per training_step")
+        start, stop = record.local_span(step)
+        error: Exception | None = None
+        if self._first or indices is not None or loss.ndim != 1 or loss.shape[0] != stop - start:
+            try:  # the checks that can fail; a well-formed step after the first skips them
+                self._check_step(record, step, loss, indices)
+            except (TypeError, ValueError) as err:
+                if self.comm.world_size == 1:
+                    raise
+                error = err  # raised on every rank when the epoch closes (the others are in the gather below)
+        detached = loss.detach()
+        stats = None
+        if error is None and self.method.statistics:
+            stats = self.method.observe(detached, **method_inputs(self.method, inputs or {}))
+        if self.comm.world_size == 1:
+            record.record(start, stop, detached, stats)
+        else:
+            record.record_gathered(step, self.comm.gather_rows(record.rows(step, detached, stats, error)), error)
+        self._recorded_step = (record.epoch, step)
+        if error is not None:
+            return loss.mean()
+        weights = record.loss_weights(start, stop)
+        return loss.mean() if weights is None else (weights.to(loss.dtype) * loss).mean()
+
+    def _check_step(self, record: EpochRecord, step: int, loss: Tensor, indices: Tensor | None) -> None:
+        check_batch_loss(loss, record.batch_length(step))
+        if indices is not None and step == 0:
+            check_indices(indices, record.indices(step))
+        if self._first and self.method.nonnegative_loss and self.comm.world_size == 1:
+            check_nonnegative(type(self.method).__name__, loss.detach())  # (several processes: at the epoch's end)
+        self._first = False
 
     def end_batch(self, returned_loss: bool) -> None:
-        """Close the current batch (:meth:`StepRecorder.end_batch`)."""
-        self.step.end_batch(self._open_record(), returned_loss)
+        """Close the current batch (no collective: the rows were gathered in :meth:`network_loss`).
 
-    def _open_record(self) -> EpochRecord:
-        if self.record is None:
-            raise RuntimeError("no pruning epoch is open: the training dataloader was not prepared by DataPruning")
-        return self.record
+        Raises:
+            RuntimeError: ``training_step`` returned a loss without calling ``pruning_loss``.
+        """
+        record = self.record
+        if record is None:
+            return
+        recorded = self._recorded_step == (record.epoch, record.steps)
+        if returned_loss and not recorded:
+            raise RuntimeError(
+                f"training_step returned a loss but did not call `self.pruning_loss(per_sample_loss)`, so "
+                f"{type(self.method).__name__} has nothing to learn from. Return `self.pruning_loss(...)` from "
+                "training_step (returning None to skip a batch is fine in one process)"
+            )
+        record.advance(recorded)
 
     # ------------------------------------------------------------------ epoch end
     def close(self) -> None:
@@ -432,7 +495,7 @@ class PruningSession:
         self.closed_epoch = int(state["closed_epoch"])
         self.ledger = ComputeLedger(int(state["forwarded"]), int(state["full"]))
         self.nonfinite_total = int(state.get("nonfinite", 0))
-        self.step.first, self.restored = False, True
+        self._first, self.restored = False, True
         if state["record"] is not None:  # an epoch was running: rebuild its order, then its recorded steps
             saved = state["record"]
             self.record = self._record_for(int(saved["epoch"]), self.kept)

@@ -159,7 +159,7 @@ def test_a_resume_with_other_settings_is_refused_not_silently_restarted(tmp_path
 
     preset = AdaptiveDatasetPruning(0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
     _resume(ckpt, preset)
-    assert preset._session.restored
+    assert preset.session.restored
 
 
 def test_a_checkpoint_without_pruning_state_warns(tmp_path):
@@ -187,7 +187,7 @@ def test_an_end_of_epoch_resume_with_another_batch_size_is_refused(tmp_path):
         _resume(_epoch_end_checkpoint(tmp_path, 1), pruning, batch=32)
     extended = DataPruning(AdaPruner(anneal=0.0), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
     _resume(_epoch_end_checkpoint(tmp_path, 1), extended, epochs=5)  # more epochs: allowed (the plan grows)
-    assert extended._session.restored and extended.kept_indices.numel() == 180
+    assert extended.session.restored and extended.kept_indices.numel() == 180
 
 
 @pytest.mark.slow
@@ -206,7 +206,7 @@ def test_the_checkpoint_seed_wins_over_a_new_global_seed(tmp_path):
     L.seed_everything(1)
     resumed = DataPruning(RS2Pruning(), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
     _resume(_epoch_end_checkpoint(tmp_path / "rs2", 1), resumed)
-    assert resumed._seed == 0 and resumed.method.fit.seed == 0
+    assert resumed.session.seed == 0 and resumed.method.fit.seed == 0
 
 
 class LateRestore(L.pytorch.strategies.SingleDeviceStrategy):
