@@ -26,11 +26,9 @@ class EL2NPruning(PruningMethod):
     """
 
     name = "el2n"
-    inputs = ("logits", "targets")
-    statistics = ("el2n",)
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(inputs=("logits", "targets"), statistics=("el2n",))
         self.add_state("score_sum", 0.0)
         self.add_state("score_count", 0, dtype=torch.int32)
         self._scoring = True

@@ -26,11 +26,9 @@ class ForgettingPruning(PruningMethod):
     """
 
     name = "forgetting"
-    inputs = ("logits", "targets")
-    statistics = ("correct",)
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(inputs=("logits", "targets"), statistics=("correct",))
         self.add_state("prev_correct", -1, dtype=torch.int8)
         self.add_state("forgets", 0, dtype=torch.int32)
         self.add_state("ever_correct", False, dtype=torch.bool)

@@ -32,15 +32,14 @@ class InfoBatchPruning(PruningMethod):
 
     Example::
 
-        >>> InfoBatchPruning().name, InfoBatchPruning.nested
+        >>> InfoBatchPruning().name, InfoBatchPruning().nested
         ('infobatch', False)
     """
 
     name = "infobatch"
-    nested = False
 
     def __init__(self, prune_share: float = 0.5, anneal: float = 0.125) -> None:
-        super().__init__()
+        super().__init__(nested=False)
         if not 0.0 < prune_share <= 1.0:
             raise ValueError(f"prune_share must be in (0, 1], got {prune_share!r}")
         if not 0.0 <= anneal < 1.0:
