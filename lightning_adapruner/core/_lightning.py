@@ -42,7 +42,7 @@ def install_train_data_hook(trainer: Any, provide: Callable[[Callable[[], Any]],
     fit_loop = trainer.fit_loop
     original = fit_loop._data_source
 
-    class _PruningDataSource(source_cls):  # type: ignore[misc, valid-type]
+    class _PruningDataSource(source_cls):  # type: ignore[misc, valid-type]  # a class only known at run time
         def __init__(self) -> None:
             super().__init__(original.instance, original.name)
 

@@ -41,4 +41,6 @@ class AdaptiveDatasetPruning(DataPruning):
 
     @property
     def mode(self) -> Mode:
-        return self.method.mode  # type: ignore[attr-defined,no-any-return]
+        method = self.method
+        assert isinstance(method, AdaPruner)
+        return method.mode

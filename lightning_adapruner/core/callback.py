@@ -15,6 +15,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor
+from typing_extensions import override
 
 from lightning_adapruner.core import _lightning
 from lightning_adapruner.core import functional as F
@@ -25,11 +26,6 @@ from lightning_adapruner.core.route import TrainLoaderRoute, status
 from lightning_adapruner.core.schedule import PruningTarget
 from lightning_adapruner.core.session import PruningSession
 from lightning_adapruner.core.validation import check_budget, check_fit, check_int, check_ratio, check_targets
-
-try:  # lightning >= 2.5 re-exports typing_extensions' override; older versions need it from the source
-    from typing_extensions import override
-except ImportError:  # pragma: no cover - typing_extensions ships with lightning
-    from typing import override  # type: ignore[attr-defined,no-redef]
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +291,7 @@ class DataPruning(Callback):
         n, k = session.facts.num_samples, self._kept_indices.numel()
         if not trainer.is_global_zero:
             return
-        if trainer.fast_dev_run:
+        if getattr(trainer, "fast_dev_run", False):  # (set on the Trainer by Lightning's debugging flags)
             message = "fast_dev_run: the subset is not exported (a cut after a few batches would rest on no evidence)"
         else:
             if self.export_dir is not False:

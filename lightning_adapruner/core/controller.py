@@ -74,6 +74,6 @@ class PruningPerformanceController:
 
     def _attached_trainer(self) -> Any:
         try:
-            return self.trainer  # type: ignore[attr-defined]
+            return self.trainer  # type: ignore[attr-defined]  # the LightningModule's, once the mixin is mixed in
         except RuntimeError:  # a LightningModule not attached to a Trainer
             return None

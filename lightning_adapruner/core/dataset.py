@@ -19,7 +19,7 @@ class IndexedSample(NamedTuple):
     """One sample and its dataset index. Collated by the default ``collate_fn`` into a batch
     ``IndexedSample(index=LongTensor[B], data=<collated samples>)``, so ``idx, (x, y) = batch``."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index on purpose: `batch.index` is the documented name
     data: Any
 
 
@@ -61,7 +61,7 @@ class IndexedDataset(Dataset):
             )
 
     def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
+        return len(self.dataset)  # map-style: __init__ checked it has __len__
 
     def __getitem__(self, index: int) -> IndexedSample:
         return IndexedSample(int(index), self.dataset[index])
@@ -102,7 +102,8 @@ def infer_targets(dataset: Any, _depth: int = 0) -> Tensor | None:
         return None if base is None else base[torch.as_tensor(dataset.indices, dtype=torch.long)]
     if isinstance(dataset, ConcatDataset):
         parts = [infer_targets(d, _depth + 1) for d in dataset.datasets]
-        return None if any(p is None for p in parts) else torch.cat(parts)  # type: ignore[arg-type]
+        known = [p for p in parts if p is not None]
+        return torch.cat(known) if len(known) == len(parts) else None
     for attribute in LABEL_ATTRIBUTES:
         labels = _as_labels(getattr(dataset, attribute, None), dataset)
         if labels is not None:

@@ -18,6 +18,7 @@ from torch.utils.data import (
     DistributedSampler,
     IterableDataset,
     RandomSampler,
+    Sampler,
     SequentialSampler,
 )
 
@@ -88,7 +89,7 @@ def inspect_train_loader(loader: object, plugin: str = "DataPruning") -> LoaderI
 
 
 def with_sampler(
-    loader: DataLoader, sampler: object, rebuild: Callable[[DataLoader, object], DataLoader]
+    loader: DataLoader, sampler: Sampler, rebuild: Callable[[DataLoader, Sampler], DataLoader]
 ) -> DataLoader:
     """``loader`` drawing from ``sampler`` in batches of its batch size.
 

@@ -47,8 +47,10 @@ class TrainLoaderRoute:
         self.loader: Any = None
         self._info: LoaderInfo | None = None
         self._sampler: PruningSampler | None = None
-        self._user_reload, self._user_reload_epoch = trainer.reload_dataloaders_every_n_epochs, -1
-        trainer.reload_dataloaders_every_n_epochs = 1
+        # (the Trainer's data connector sets the attribute at run time: it is in no type stub)
+        self._user_reload = trainer.reload_dataloaders_every_n_epochs  # type: ignore[attr-defined]
+        self._user_reload_epoch = -1
+        trainer.reload_dataloaders_every_n_epochs = 1  # type: ignore[attr-defined]  # the same run-time attribute
         self._uninstall: Callable[[], None] | None = _lightning.install_train_data_hook(trainer, self._provide)
 
     def close(self) -> None:
@@ -56,7 +58,7 @@ class TrainLoaderRoute:
         if self._uninstall is not None:
             self._uninstall()
             self._uninstall = None
-            self.trainer.reload_dataloaders_every_n_epochs = self._user_reload
+            self.trainer.reload_dataloaders_every_n_epochs = self._user_reload  # type: ignore[attr-defined]  # (as above)
         self.loader = None
 
     def point(self, record: EpochRecord) -> None:
@@ -126,8 +128,8 @@ def loader_facts(
         int(trainer.max_epochs or 0),
         trainer.strategy.root_device,
         training_labels(loader.dataset, info.num_samples, targets, class_floor, owner),
-        interval if per_epoch_val else None,  # with check_val_every_n_epoch=None it counts across epochs: any goes
-        bool(trainer.fast_dev_run),
+        int(interval) if per_epoch_val else None,  # check_val_every_n_epoch=None counts across epochs: any goes
+        bool(getattr(trainer, "fast_dev_run", False)),
     )
 
 

@@ -59,7 +59,7 @@ class PruningSampler(DistributedSampler):
         self.num_replicas, self.rank = num_replicas, rank
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
         self.epoch = 0
-        self.dataset = None  # no dataset: the indices are the population
+        self.dataset = None  # type: ignore[assignment]  # no dataset: the indices are the population
         self._order: Tensor | None = None
         self._fixed = False  # the order was given by set_order
         self._start = 0
@@ -93,7 +93,7 @@ class PruningSampler(DistributedSampler):
         return self._order
 
     @property
-    def num_samples(self) -> int:  # type: ignore[override]
+    def num_samples(self) -> int:  # type: ignore[override]  # DistributedSampler's attribute, computed here
         """Samples this rank yields per epoch."""
         if self._order is not None:
             return self._order.numel() // self.num_replicas

@@ -82,6 +82,7 @@ class PruningSession:
         self.warmup_epochs, self.prune_epochs, self.shape = warmup_epochs, prune_epochs, shape
         self.class_floor, self.shard_drop_last = class_floor, shard_drop_last
         self.started = False
+        self.record: EpochRecord | None = None
         self._stash: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -114,7 +115,7 @@ class PruningSession:
         self.last_epoch = torch.full((n,), -1, dtype=torch.int16)  # the last epoch each sample was kept in
         self.kept: Tensor | None = None  # None: every sample
         self._all: Tensor | None = None
-        self.record: EpochRecord | None = None
+        self.record = None
         self.closed_epoch = -1
         self.ledger = ComputeLedger()
         self.nonfinite_total = 0
@@ -497,6 +498,7 @@ class PruningSession:
         self.nonfinite_total = int(state.get("nonfinite", 0))
         self._first, self.restored = False, True
         if state["record"] is not None:  # an epoch was running: rebuild its order, then its recorded steps
-            saved = state["record"]
-            self.record = self._record_for(int(saved["epoch"]), self.kept)
+            saved, kept = state["record"], self.kept
+            assert kept is not None  # an open epoch was planned, so it kept a set
+            self.record = self._record_for(int(saved["epoch"]), kept)
             self.record.load_state_dict(saved)

@@ -40,9 +40,9 @@ class EL2NPruning(PruningMethod):
     def begin_epoch(self, layout: EpochLayout) -> None:
         self._scoring = layout.epoch < self.fit.schedule.warmup_epochs
 
-    def observe(self, loss: Tensor, logits: Tensor, targets: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+    def observe(self, loss: Tensor, **inputs: Tensor) -> dict[str, Tensor]:
         # after the warm-up the score is fixed: skip the softmax (update ignores these epochs)
-        return {"el2n": F.el2n_scores(logits, targets) if self._scoring else loss}
+        return {"el2n": F.el2n_scores(inputs["logits"], inputs["targets"]) if self._scoring else loss}
 
     def update(self, observations: Observations) -> None:
         if observations.epoch >= self.fit.schedule.warmup_epochs:

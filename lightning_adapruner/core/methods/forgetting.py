@@ -33,8 +33,8 @@ class ForgettingPruning(PruningMethod):
         self.add_state("forgets", 0, dtype=torch.int32)
         self.add_state("ever_correct", False, dtype=torch.bool)
 
-    def observe(self, loss: Tensor, logits: Tensor, targets: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
-        return {"correct": (logits.argmax(-1) == targets).float()}
+    def observe(self, loss: Tensor, **inputs: Tensor) -> dict[str, Tensor]:
+        return {"correct": (inputs["logits"].argmax(-1) == inputs["targets"]).float()}
 
     def update(self, observations: Observations) -> None:
         idx, correct = observations.indices, observations.stats["correct"] > 0.5

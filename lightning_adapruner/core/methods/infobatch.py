@@ -37,6 +37,7 @@ class InfoBatchPruning(PruningMethod):
     """
 
     name = "infobatch"
+    beyond_design_epochs: Tensor  # declared state the method reassigns (add_state allocates it at the fit's start)
 
     def __init__(self, prune_share: float = 0.5, anneal: float = 0.125) -> None:
         super().__init__(nested=False)

@@ -61,6 +61,8 @@ class RS2Pruning(PruningMethod):
     """
 
     name = "rs2"
+    perm: Tensor  # declared state the method reassigns (add_state allocates it when the fit starts)
+    round: Tensor
 
     def __init__(self) -> None:
         super().__init__(nested=False, needs_evidence=False)
@@ -70,7 +72,7 @@ class RS2Pruning(PruningMethod):
 
     def _next_round(self) -> Tensor:
         self.round += 1
-        gen = F.generator(self.fit.seed, self.round, F.selection.STREAM_METHOD + 1)
+        gen = F.generator(self.fit.seed, int(self.round), F.selection.STREAM_METHOD + 1)
         return torch.randperm(self.fit.num_samples, generator=gen, dtype=self.perm.dtype)
 
     def plan(self, candidates: Tensor, budget: int, epoch: int) -> Tensor:

@@ -36,6 +36,7 @@ class SeTaPruning(PruningMethod):
     """
 
     name = "seta"
+    widened_groups: Tensor  # declared state the method reassigns (add_state allocates it when the fit starts)
 
     def __init__(self, num_groups: int = 5, window_scale: float = 0.9, anneal: float = 0.125) -> None:
         super().__init__(nested=False)
