@@ -12,10 +12,6 @@ Example::
 
 from __future__ import annotations
 
-import logging
-
-log = logging.getLogger(__name__)
-
 METRICS_FILE = "metrics.json"  # in every run directory, written at the end of the run
 FULL_DATA_METHOD = "none"  # the ``method`` of a run that trains on all the data (``pruning=none``)
 SUMMARY_KEYS = (  # the keys of a summary; a run may add extras after them

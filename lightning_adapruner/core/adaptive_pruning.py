@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import inspect
-import logging
 from typing import Any
 
 from lightning_adapruner.core.callback import DataPruning
 from lightning_adapruner.core.methods.adapruner import AdaPruner, Mode
-
-log = logging.getLogger(__name__)
 
 _HARNESS = set(inspect.signature(DataPruning.__init__).parameters) - {"self", "method", "prune_ratio"}
 

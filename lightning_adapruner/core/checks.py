@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import numbers
 from collections.abc import Callable
@@ -10,8 +9,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-
-log = logging.getLogger(__name__)
 
 
 def check_ratio(value: Any, name: str = "prune_ratio") -> float:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from torch import Tensor
 
 from lightning_adapruner.core.callback import DataPruning
-
-log = logging.getLogger(__name__)
 
 
 class PruningPerformanceController:

@@ -7,7 +7,6 @@ holds everything.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,8 +14,6 @@ import torch
 from torch import Tensor
 
 from lightning_adapruner.core.method import EpochLayout, Observations
-
-log = logging.getLogger(__name__)
 
 LOSS = "loss"
 

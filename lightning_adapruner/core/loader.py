@@ -8,7 +8,6 @@ message naming the fix, every loader for which it would not be.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,8 +20,6 @@ from torch.utils.data import (
     Sampler,
     SequentialSampler,
 )
-
-log = logging.getLogger(__name__)
 
 
 class UnsupportedLoaderError(TypeError):

@@ -17,7 +17,6 @@ state are written once here. The harness (:class:`~lightning_adapruner.DataPruni
 
 from __future__ import annotations
 
-import logging
 import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -28,9 +27,7 @@ import torch
 from torch import Tensor
 
 from lightning_adapruner.core import functional as F
-from lightning_adapruner.core.schedule import KeepSchedule
-
-log = logging.getLogger(__name__)
+from lightning_adapruner.core.functional.schedule import KeepSchedule
 
 StateDefault = float | int | bool | Tensor | Callable[[int, torch.Generator], Tensor]
 

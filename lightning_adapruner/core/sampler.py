@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -10,8 +9,6 @@ from torch import Tensor
 from torch.utils.data import DistributedSampler
 
 from lightning_adapruner.core import functional as F
-
-log = logging.getLogger(__name__)
 
 _CHUNK = 8192  # indices turned into Python ints at a time: a 10M-sample epoch never becomes one list
 

@@ -16,13 +16,13 @@ import torch
 from torch import Tensor
 
 from lightning_adapruner.core import functional as F
+from lightning_adapruner.core.checks import check_batch_loss, check_indices, check_nonnegative, method_inputs
 from lightning_adapruner.core.distributed import Collectives, resync_method
 from lightning_adapruner.core.epoch import EpochRecord
+from lightning_adapruner.core.functional.schedule import KeepSchedule, PruningTarget
 from lightning_adapruner.core.method import FitInfo, PruningMethod
 from lightning_adapruner.core.metrics import ComputeLedger
 from lightning_adapruner.core.planning import check_schedule, choose
-from lightning_adapruner.core.schedule import KeepSchedule, PruningTarget
-from lightning_adapruner.core.validation import check_batch_loss, check_indices, check_nonnegative, method_inputs
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class PruningSession:
 
     Args:
         method: the :class:`~lightning_adapruner.PruningMethod`.
-        target: the :class:`~lightning_adapruner.core.schedule.PruningTarget` (a prune ratio or a budget).
+        target: the :class:`~lightning_adapruner.core.functional.schedule.PruningTarget` (a prune ratio or a budget).
         warmup_epochs, prune_epochs, shape: the keep-share schedule (``prune_epochs=None``: half the epochs after
             warm-up, at least one).
         class_floor: every class keeps at least this many samples.

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lightning_adapruner import FitInfo, Observations, PruningMethod
-from lightning_adapruner.core.schedule import KeepSchedule
+from lightning_adapruner.core.functional.schedule import KeepSchedule
 
 pytestmark = pytest.mark.bits  # exact results: also run under other CPU kernels
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Literal
 
 import torch
 from torch import Tensor
 
 from lightning_adapruner.core import functional as F
+from lightning_adapruner.core.functional.schedule import KeepSchedule
 from lightning_adapruner.core.method import EpochLayout, Observations, PruningMethod
-from lightning_adapruner.core.schedule import KeepSchedule
-
-log = logging.getLogger(__name__)
 
 Mode = Literal["sampler", "soft"]
 NetworkWeights = Literal["score", "normalized", "none"]

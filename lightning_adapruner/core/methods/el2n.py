@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch import Tensor
 
 from lightning_adapruner.core import functional as F
 from lightning_adapruner.core.method import EpochLayout, Observations, PruningMethod
-
-log = logging.getLogger(__name__)
 
 
 class EL2NPruning(PruningMethod):

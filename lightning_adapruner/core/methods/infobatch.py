@@ -8,8 +8,8 @@ import torch
 from torch import Tensor
 
 from lightning_adapruner.core import functional as F
+from lightning_adapruner.core.functional.schedule import KeepSchedule
 from lightning_adapruner.core.method import EpochLayout, Observations, PruningMethod
-from lightning_adapruner.core.schedule import KeepSchedule
 
 log = logging.getLogger(__name__)
 
