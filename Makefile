@@ -11,8 +11,9 @@ train: setup
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/mypy
 
-# The core tests on the lowest supported Lightning (2.4), beside the pinned one.
+# The core tests on the lowest supported Lightning (2.5.0), beside the pinned one.
 test-floor: setup
 	bash scripts/lightning-floor.sh
 

@@ -82,7 +82,7 @@ def fit_arm(arm: str, n: int, threads: int) -> dict[str, Any]:
     shuffle_s = _shuffle_time(int(0.7 * n))
     trainer.fit(Linear(), DataLoader(data, batch_size=4096, shuffle=True))
     if arm == "callback":
-        state_bytes = _state_bytes(callbacks[0]._session) / n
+        state_bytes = _state_bytes(callbacks[0].session) / n
     return {
         "arm": arm,
         "peak_beyond_data_mb": rss_mb() - base,

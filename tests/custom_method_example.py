@@ -5,4 +5,3 @@ from pathlib import Path
 
 _namespace = runpy.run_path(str(Path(__file__).resolve().parents[1] / "examples" / "custom_method.py"))
 KeepHardest = _namespace["KeepHardest"]
-Model = _namespace["Model"]

@@ -104,7 +104,7 @@ class EpochRecorder(L.Callback):
         self.num_batches: dict[int, int] = {}
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        record = pl_module.data_pruning._session.record
+        record = pl_module.data_pruning.session.record
         self.kept[trainer.current_epoch] = torch.sort(record.order_cpu[: record.num_unique].long()).values
         self.num_batches[trainer.current_epoch] = trainer.num_training_batches
 
@@ -128,7 +128,7 @@ class DumpPruningState(L.Callback):
                 "state": pruning.method.state_dict(),
                 "scores": pruning.method.scores().cpu(),
                 "final": pruning.kept_indices.cpu(),
-                "forwarded": pruning._session.ledger.forwarded,
+                "forwarded": pruning.session.ledger.forwarded,
                 "mismatches": pl_module.mismatches,
             },
             self.dirpath / f"rank{trainer.global_rank}.pt",

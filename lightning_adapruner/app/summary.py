@@ -12,10 +12,6 @@ Example::
 
 from __future__ import annotations
 
-import logging
-
-log = logging.getLogger(__name__)
-
 METRICS_FILE = "metrics.json"  # in every run directory, written at the end of the run
 FULL_DATA_METHOD = "none"  # the ``method`` of a run that trains on all the data (``pruning=none``)
 SUMMARY_KEYS = (  # the keys of a summary; a run may add extras after them
@@ -31,23 +27,21 @@ SUMMARY_KEYS = (  # the keys of a summary; a run may add extras after them
     "test_loss",
     "val_acc",
     "samples_forwarded",  # training samples forwarded over the whole run (retrain included)
-    "samples_full_data",  # what full data forwards in the same epochs, processes and limit_train_batches
+    "samples_full_data",  # what full data forwards over reference_epochs, under the run's processes and limits
     "saved_share",  # 1 - samples_forwarded / samples_full_data
-    "wall_time_s",  # the whole run: fit, retrain and test (fit_time_s: the fit alone)
+    "reference_epochs",  # the setting's epochs, what a "none" run of it trains; the report groups settings by it,
+    #                      so a "shorter" run shares the setting of its full-data and pruning runs
+    "budget_target",  # the budget the run was given: a share of samples_full_data ("shorter": its own; "none": 1.0;
+    #                   null for runs configured by prune ratio and for retrain runs)
+    "budget_realised",  # samples_forwarded / samples_full_data (a "shorter" run at 12 of 20 epochs: 0.6)
+    "wall_time_s",  # the whole job: fit, retrain and test
+    "fit_time_s",  # the training alone (trainer.fit, and the retrain's when there is one)
+    "started_at",  # unix seconds when the job started
+    "finished_at",  # unix seconds when the job finished
     "num_train_samples",
     "subset_path",  # the exported pruned subset (its JSON), or None
     "metrics_csv",  # the CSVLogger file of the fit, or None
 )
-# Keys of the budget and of the timing, optional (older runs lack them; adapruner-report reads them when present):
-#   "reference_epochs"  int: the setting's epochs, what a "none" run of it trains; the report groups settings by it
-#                       (else by "epochs"), so a "shorter" run shares the setting of its full-data and pruning runs
-#   "budget_target"     float or null: the configured budget, the share of full data's samples (at reference_epochs)
-#                       the run forwards; set for "shorter" and budget-configured pruning runs, null for runs
-#                       configured by prune ratio, 1.0 for "none"
-#   "budget_realised"   float: samples_forwarded / samples_full_data, full data's count at reference_epochs
-#                       (a "shorter" run at 12 of 20 epochs: 0.6)
-#   "fit_time_s"        float: seconds of the training itself (trainer.fit); wall_time_s stays the whole job
-#   "started_at"        float: unix seconds when the job started
-#   "finished_at"       float: unix seconds when the job finished
+# Runs written before the budget keys lack them; adapruner-report reads them when present.
 # A run's budget key (its cell and its place on the plots): budget_target, else budget_realised rounded to 3 decimals,
 # else samples_forwarded / samples_full_data rounded to 3 decimals.

@@ -16,6 +16,7 @@ summary printed and written to ``<run dir>/metrics.json``.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import math
@@ -25,17 +26,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import CSVLogger, Logger
-from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import InterpolationToMissingValueError
 from torch.utils.data import Subset
+
+from lightning_adapruner.app import missing_extra
+
+try:
+    import hydra
+    from omegaconf import DictConfig, OmegaConf, open_dict
+    from omegaconf.errors import InterpolationToMissingValueError
+except ImportError as err:  # pragma: no cover - exercised by tests/app/test_train.py in a subprocess
+    raise missing_extra(err, "adapruner-train") from None
 
 from lightning_adapruner import functional, load_pruned_subset, read_pruned_subset
 from lightning_adapruner.app.summary import METRICS_FILE
+from lightning_adapruner.core import _lightning
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +72,12 @@ def fewer_epochs(budget: float, epochs: int) -> int:
     return max(1, math.floor(budget * epochs + 0.5 + 1e-9))
 
 
+@functools.lru_cache(maxsize=1)
 def auto_threads() -> int:
     """Torch threads for one CPU run: the cores this process may use that other work leaves free (the 1-minute
-    load average), at least one. Small models on a busy CPU run many times slower with a thread per core."""
+    load average), at least one. Small models on a busy CPU run many times slower with a thread per core.
+    Decided once per process, so the jobs of a sweep run in one process (Hydra's basic launcher) all get the same
+    count, not one that the sweep's own previous job pushed down."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -357,7 +368,8 @@ def _budget_target(cfg: DictConfig, callback: Any) -> float | None:
     """The budget the run was given: the callback's (``None`` when it was given a prune ratio); fewer epochs' own;
     1.0 for full data."""
     if callback is not None:
-        return getattr(callback, "budget", None)
+        retrained = bool(cfg.pruning.get("retrain", False))  # samples_forwarded then counts the retrain's too
+        return None if retrained else getattr(callback, "budget", None)
     if cfg.pruning.get("shorten_epochs"):
         return float(cfg.pruning.budget)
     return 1.0
@@ -381,8 +393,10 @@ def _final_val_acc(trainer: pl.Trainer, model: Any, datamodule: Any) -> float | 
 def _kept_subset(trainer: pl.Trainer, callback: Any, subset_path: str | None, datamodule: Any) -> Any:
     """The exported kept subset of the datamodule's training set, for the retrain."""
     if trainer.world_size > 1 and getattr(callback, "kept_indices", None) is not None:
-        # every rank holds the same kept set (ddp, torchrun, SLURM); other nodes may not see rank 0's file
-        return Subset(datamodule.train_dataset, callback.kept_indices.tolist())
+        # rank 0's kept set on every rank (ddp, torchrun, SLURM: other nodes may not see rank 0's file); broadcast
+        # here, after fit and outside every hook, where all ranks are in step
+        kept = trainer.strategy.broadcast(callback.kept_indices, src=0)
+        return Subset(datamodule.train_dataset, kept.tolist())
     if subset_path is None:
         raise RuntimeError("the pruning fit exported no subset to retrain on (is the callback's export_dir false?)")
     return load_pruned_subset(subset_path, datamodule.train_dataset)
@@ -390,7 +404,7 @@ def _kept_subset(trainer: pl.Trainer, callback: Any, subset_path: str | None, da
 
 def _epochs_done(trainer: pl.Trainer) -> int:
     """Epochs the last fit completed; ``max_epochs`` after a spawning strategy, whose loop ran in the workers."""
-    return int(trainer.fit_loop.epoch_progress.current.completed) or int(trainer.max_epochs or 0)
+    return _lightning.epochs_completed(trainer) or int(trainer.max_epochs or 0)
 
 
 def _name(cfg: DictConfig, group: str) -> str:

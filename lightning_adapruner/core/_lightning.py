@@ -1,13 +1,16 @@
 """Every private Lightning name the package uses, in this one module, imported only when called.
 
-Two needs have no public API in Lightning (tested on 2.4 and 2.6):
+What has no public API in Lightning (tested on 2.5 and 2.6):
 
 - the fit loop's training-data source, so the callback can hand Lightning a loader drawing only the kept
   samples before Lightning sizes the epoch (``fit_loop._data_source``, ``_DataLoaderSource``);
 - re-instantiating the user's ``DataLoader`` (any subclass, with its own arguments) around another sampler
-  (``lightning.pytorch.utilities.data._update_dataloader``).
+  (``lightning.pytorch.utilities.data._update_dataloader``);
+- the fit loop's progress counters: training batches fetched and epochs completed (``fit_loop.epoch_loop
+  .batch_progress``, ``fit_loop.epoch_progress``).
 
-``tests/core/test_private_api.py`` fails if any other module of the package imports a private name.
+``tests/core/test_private_api.py`` fails if any other module of the package touches a private name, or this one a
+name outside its allow-list.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ def _private(module: str, name: str) -> Any:
 
         raise RuntimeError(
             f"lightning_adapruner needs {module}.{name}, which lightning {lightning.__version__} does not have "
-            f"({err}). It is tested with lightning 2.4 to 2.6: install a version in that range"
+            f"({err}). It is tested with lightning 2.5 to 2.6: install a version in that range"
         ) from None
 
 
@@ -39,7 +42,7 @@ def install_train_data_hook(trainer: Any, provide: Callable[[Callable[[], Any]],
     fit_loop = trainer.fit_loop
     original = fit_loop._data_source
 
-    class _PruningDataSource(source_cls):  # type: ignore[misc, valid-type]
+    class _PruningDataSource(source_cls):  # type: ignore[misc, valid-type]  # a class only known at run time
         def __init__(self) -> None:
             super().__init__(original.instance, original.name)
 
@@ -82,26 +85,12 @@ def replace_sampler(dataloader: Any, sampler: Any) -> Any:
     return update(dataloader, sampler, mode=RunningStage.TRAINING)
 
 
-def replays_checkpoint_batch(trainer: Any) -> bool:
-    """Whether the fit resumes from a checkpoint saved inside a training batch (``on_train_batch_end``, where
-    ``ModelCheckpoint(every_n_train_steps=...)`` saves) on a Lightning that restarts such a checkpoint one batch
-    early: 2.4 does; 2.5 resumes it exactly (its epoch loop's ``restarted_on_train_batch_end``).
-
-    Read before the epoch loop resets its progress (``on_train_start``), from the loaded counters: a batch
-    ``ready`` but not yet ``completed`` is one Lightning 2.4 would run again."""
-    epoch_loop = trainer.fit_loop.epoch_loop
-    if hasattr(type(epoch_loop), "restarted_on_train_batch_end"):
-        return False
-    current = epoch_loop.batch_progress.current
-    return current.ready > current.completed
+def batch_in_epoch(trainer: Any) -> int:
+    """The epoch's training batch whose hooks are running (0-based, counted across a resume): Lightning counts a
+    batch as fetched before its ``on_train_batch_start`` and completed after its ``on_train_batch_end``."""
+    return int(trainer.fit_loop.epoch_loop.batch_progress.current.ready) - 1
 
 
-def complete_checkpoint_batch(trainer: Any) -> None:
-    """Count the checkpoint's last batch as completed, as Lightning 2.5 does on restart: the epoch loop then
-    resumes after it, so ``is_last_batch``, mid- and end-of-epoch validation, step- and epoch-interval LR
-    schedulers and gradient accumulation line up with an uninterrupted run. Only where
-    :func:`replays_checkpoint_batch` holds, called from ``on_train_start`` (before the loop resets)."""
-    epoch_loop = trainer.fit_loop.epoch_loop
-    if not epoch_loop._should_accumulate():  # 2.5 also counts the step the checkpoint's batch took, for loggers
-        epoch_loop._batches_that_stepped += 1
-    epoch_loop.batch_progress.increment_completed()
+def epochs_completed(trainer: Any) -> int:
+    """Epochs the last fit completed (0 in the process that launched a spawned fit)."""
+    return int(trainer.fit_loop.epoch_progress.current.completed)

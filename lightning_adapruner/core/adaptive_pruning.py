@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import inspect
-import logging
 from typing import Any
 
 from lightning_adapruner.core.callback import DataPruning
 from lightning_adapruner.core.methods.adapruner import AdaPruner, Mode
-
-log = logging.getLogger(__name__)
 
 _HARNESS = set(inspect.signature(DataPruning.__init__).parameters) - {"self", "method", "prune_ratio"}
 
@@ -41,4 +38,6 @@ class AdaptiveDatasetPruning(DataPruning):
 
     @property
     def mode(self) -> Mode:
-        return self.method.mode  # type: ignore[attr-defined,no-any-return]
+        method = self.method
+        assert isinstance(method, AdaPruner)
+        return method.mode

@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 import time
 import uuid
 from collections.abc import Mapping
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
+from typing_extensions import override
 
+from lightning_adapruner.core import _lightning
 from lightning_adapruner.core import functional as F
-from lightning_adapruner.core.distributed import collectives_for
+from lightning_adapruner.core.checks import check_budget, check_fit, check_int, check_ratio, check_targets
 from lightning_adapruner.core.export import SUBSET_NAME, subset_metadata, write_pruned_subset
+from lightning_adapruner.core.functional.schedule import PruningTarget
 from lightning_adapruner.core.method import PruningMethod
 from lightning_adapruner.core.metrics import epoch_metrics, epoch_status
-from lightning_adapruner.core.route import TrainLoaderRoute, align_resume_position, loader_facts, status
-from lightning_adapruner.core.schedule import PruningTarget
+from lightning_adapruner.core.route import TrainLoaderRoute, status
 from lightning_adapruner.core.session import PruningSession
-from lightning_adapruner.core.validation import check_budget, check_fit, check_int, check_ratio, check_targets
-
-try:  # lightning >= 2.5 re-exports typing_extensions' override; older versions need it from the source
-    from typing_extensions import override
-except ImportError:  # pragma: no cover - typing_extensions ships with lightning
-    from typing import override  # type: ignore[attr-defined,no-redef]
-
-log = logging.getLogger(__name__)
 
 
 class DataPruning(Callback):
@@ -102,7 +93,7 @@ class DataPruning(Callback):
         if not isinstance(method, PruningMethod):
             raise TypeError(f"method must be a PruningMethod (lightning_adapruner.AdaPruner(), ...), got {method!r}")
         self.method = method
-        self.target = PruningTarget(
+        target = PruningTarget(
             None if prune_ratio is None else check_ratio(prune_ratio), None if budget is None else check_budget(budget)
         )
         if budget is not None and method.forward_all:
@@ -126,15 +117,23 @@ class DataPruning(Callback):
         self._handoff = Path(tempfile.gettempdir()) / f"lightning_adapruner-{os.getpid()}-{uuid.uuid4().hex}.pt"
         self._creator_pid = os.getpid()
         self._claimed = False  # a fit has set this callback up (see state_key)
-        self._session = self._new_session()
+        self._session = PruningSession(
+            method, target, self.warmup_epochs, self.prune_epochs, schedule, self.class_floor, self.drop_last
+        )
         self._route: TrainLoaderRoute | None = None
-        self._closed_batch: tuple[int, int] | None = None  # (step, batches fetched) of the batch just closed
-
-    def _new_session(self) -> PruningSession:
-        args = (self.target, self.warmup_epochs, self.prune_epochs, self.schedule, self.class_floor)
-        return PruningSession(self.method, *args, self.drop_last)
 
     # ------------------------------------------------------------------ public
+    @property
+    def session(self) -> PruningSession:
+        """The fit's pruning, Lightning-free: the state, the plans, the step (``pruning_loss`` hands it each batch);
+        this callback only adapts Lightning's hooks to it."""
+        return self._session
+
+    @property
+    def target(self) -> PruningTarget:
+        """What the fit is asked to save: the ``prune_ratio`` or the ``budget`` given."""
+        return self._session.target
+
     @property
     def state_key(self) -> str:
         """One key whatever the class, method or ratio: one pruning callback drives a fit, and a resume with other
@@ -150,7 +149,7 @@ class DataPruning(Callback):
         """``p``: the one given, or with a ``budget`` the ratio its schedule reaches (``None`` until the fit starts)."""
         if self.target.prune_ratio is not None:
             return self.target.prune_ratio
-        return self._session.schedule.prune_ratio if self._session.started else None
+        return self._session.schedule.prune_ratio if self._session.started else self._launched_result("prune_ratio")
 
     @property
     def budget(self) -> float | None:
@@ -162,18 +161,6 @@ class DataPruning(Callback):
         """``r = 1 - prune_ratio`` (``None`` while a budget's ratio is not known)."""
         p = self.prune_ratio
         return None if p is None else 1.0 - p
-
-    def network_loss(self, per_sample_loss: Tensor, indices: Tensor | None = None, **inputs: Tensor) -> Tensor:
-        """The loss the network trains on for the current training batch; hands the batch's detached per-sample
-        statistics to the method. :meth:`PruningPerformanceController.pruning_loss` calls it.
-
-        Args:
-            per_sample_loss: ``[B]``, one loss per sample of the batch (keep the graph).
-            indices: optional dataset indices of the batch's samples; checked against the tracked ones once per
-                epoch (catches batch positions passed by mistake).
-            **inputs: the tensors the method asks for (``method.inputs``, e.g. ``logits=``, ``targets=``).
-        """
-        return self._session.network_loss(per_sample_loss, indices, inputs)
 
     @property
     def kept_indices(self) -> Tensor | None:
@@ -207,11 +194,9 @@ class DataPruning(Callback):
         """Dataset indices of the current training batch's samples, in batch order (an int32 or int64 view on the
         state's device; do not modify it), from ``on_train_batch_start`` through every callback's
         ``on_train_batch_end``."""
-        record, route, closed = self._session.record, self._route, self._closed_batch
-        step = None if record is None or route is None else record.steps
-        if closed is not None and route is not None and closed[1] == route.batches_fetched():
-            step = closed[0]  # our on_train_batch_end has advanced the record: until the next batch, the closed one
-        if record is None or step is None or step >= record.num_batches:
+        record, route = self._session.record, self._route
+        step = -1 if record is None or route is None else _lightning.batch_in_epoch(route.trainer)
+        if record is None or not 0 <= step < record.num_batches:
             raise RuntimeError(
                 f"{type(self).__name__}.batch_indices is defined from on_train_batch_start to on_train_batch_end"
             )
@@ -240,16 +225,10 @@ class DataPruning(Callback):
             self._end_fit(trainer)
 
     @override
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        record = self._session.record
-        if record is not None and record.steps:  # a mid-epoch resume, fully restored
-            align_resume_position(trainer, type(self).__name__, record.steps, record.num_batches)
-
-    @override
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        self._end_batch(outputs)
+        self._session.end_batch(returned_loss=_has_loss(outputs))
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -277,58 +256,26 @@ class DataPruning(Callback):
     def _begin_fit(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         check_fit(trainer, pl_module, self, DataPruning)
         self._claimed = True
-        self._session = self._new_session()  # a fresh fit starts from fresh state (a checkpoint is restored after)
+        self._session.stop()  # a fresh fit starts from fresh state (a checkpoint is restored after)
         self._kept_indices, self._export_path, self._result = None, None, None
-        self._fit_start, self._closed_batch = time.perf_counter(), None
-        start = partial(self._start, trainer)
-        self._route = TrainLoaderRoute(trainer, type(self).__name__, self.drop_last, start, self._session.plan)
+        self._fit_start = time.perf_counter()
+        self._route = TrainLoaderRoute(trainer, self._session, type(self).__name__, self.targets, self.seed)
 
     def _end_fit(self, trainer: pl.Trainer) -> None:
         if self._route is not None:
             self._route.close()
             self._route = None
 
-    def _end_batch(self, outputs: Any) -> None:
-        record, route = self._session.record, self._route
-        if record is not None and route is not None:
-            self._closed_batch = (record.steps, route.batches_fetched())
-        self._session.end_batch(returned_loss=_has_loss(outputs))
-
-    def _start(self, trainer: pl.Trainer, loader: Any, info: Any) -> None:
-        facts = loader_facts(trainer, loader, info, self.targets, self.class_floor, type(self).__name__)
-        if trainer.max_steps != -1 and trainer.ckpt_path is not None:
-            rank_zero_warn(
-                "resuming a fit that has max_steps set: Lightning may re-enter the last epoch of the checkpoint, "
-                "which shifts the pruning schedule by an epoch. Stop fits by max_epochs to resume them exactly"
-            )
-        # the first data request: every rank is here in step, so the broadcast cannot pair with another's collective
-        seed = self.seed if self.seed is not None else _global_seed()
-        self._seed = int(trainer.strategy.broadcast(seed, src=0))
-        self._session.start(facts, collectives_for(trainer.strategy), self._seed)
-        self._seed = self._session.seed  # a checkpoint's seed wins
-        if trainer.ckpt_path is not None and not self._session.restored:
-            rank_zero_warn(
-                f"the checkpoint {trainer.ckpt_path} holds no pruning state (it was saved without {type(self).__name__}"
-                " or by an older release): pruning starts afresh, from the epoch the checkpoint resumes"
-            )
-        record = self._session.record
-        if record is not None and record.steps:
-            rank_zero_info(
-                f"[{self.method.name}] resuming epoch {record.epoch} at batch {record.steps}: the pruning sampler "
-                "continues with the samples not yet forwarded (Lightning's warning about a non-resumable "
-                "dataloader does not apply to them)"
-            )
-
     def _close_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         session = self._session
         if session.record is None:
             return
-        self._closed_batch = None
         epoch, kept = session.record.epoch, session.record.num_unique
         session.close()
         metrics, method_metrics = epoch_metrics(session, epoch, kept)
-        # identical on every rank: a max over ranks gives the value itself and is what Lightning wants under DDP
-        pl_module.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=True, reduce_fx="max")
+        # identical on every rank, so nothing to reduce: rank_zero_only makes Lightning skip the all-reduce it would
+        # otherwise run when a progress bar computes the epoch's metrics, on rank 0 alone, in its epoch-end hook
+        pl_module.log_dict(metrics, on_step=False, on_epoch=True, sync_dist=True, rank_zero_only=True)
         if self.verbose:
             status(trainer, epoch_status(session, epoch, metrics, method_metrics))
 
@@ -341,36 +288,30 @@ class DataPruning(Callback):
         n, k = session.facts.num_samples, self._kept_indices.numel()
         if not trainer.is_global_zero:
             return
-        if trainer.fast_dev_run:
-            status(
-                trainer,
-                f"[{self.method.name}] fast_dev_run: {session.ledger.forwarded} samples forwarded; the subset is not "
-                "exported (a cut after a debug run's few batches would rest on almost no evidence)",
-                final=True,
-            )
-            return
-        if self.export_dir is not False:
-            base = Path(self.export_dir if isinstance(self.export_dir, (str, Path)) else trainer.default_root_dir)
-            metadata = subset_metadata(
-                self.method, self._kept_indices, n, session.schedule.prune_ratio, self._seed, session.ledger,
-                session.facts.labels,
-                budget_target=self.budget,
-                epochs_completed=int(trainer.fit_loop.epoch_progress.current.completed),
-                max_epochs=session.facts.max_epochs,
-                nonfinite_losses=session.nonfinite_total,
-                fit_time_s=round(time.perf_counter() - self._fit_start, 3),
-            )  # fmt: skip
-            kept, scores = self._kept_indices, session.method.scores()
-            path = base / SUBSET_NAME
-            self._export_path = write_pruned_subset(path, kept, scores, metadata, session.last_epoch)
-        where = "no export (export_dir=False)" if self._export_path is None else f"written to {self._export_path}"
+        if getattr(trainer, "fast_dev_run", False):  # (set on the Trainer by Lightning's debugging flags)
+            message = "fast_dev_run: the subset is not exported (a cut after a few batches would rest on no evidence)"
+        else:
+            if self.export_dir is not False:
+                base = Path(self.export_dir if isinstance(self.export_dir, (str, Path)) else trainer.default_root_dir)
+                metadata = subset_metadata(
+                    self.method, self._kept_indices, n, session.schedule.prune_ratio, session.seed, session.ledger,
+                    session.facts.labels,
+                    budget_target=self.budget,
+                    epochs_completed=_lightning.epochs_completed(trainer),
+                    max_epochs=session.facts.max_epochs,
+                    nonfinite_losses=session.nonfinite_total,
+                    fit_time_s=round(time.perf_counter() - self._fit_start, 3),
+                )  # fmt: skip
+                kept, scores = self._kept_indices, session.method.scores()
+                self._export_path = write_pruned_subset(base / SUBSET_NAME, kept, scores, metadata, session.last_epoch)
+            where = f"written to {self._export_path}" if self._export_path else "no export (export_dir=False)"
+            message = f"kept {k} of {n} samples (realised prune ratio {(n - k) / n:.4f}); {where}"
         budget = "" if self.budget is None else f", budget {self.budget:.4f}"
         status(
             trainer,
-            f"[{self.method.name}] kept {k} of {n} samples (prune ratio target {session.schedule.prune_ratio:.4f}, "
-            f"realised {(n - k) / n:.4f}); {session.ledger.forwarded} samples forwarded, "
-            f"{1 - session.ledger.saved_share:.4f} of full data's{budget} ({session.ledger.saved_share:.1%} saved); "
-            f"{where}",
+            f"[{self.method.name}] {session.ledger.forwarded} samples forwarded, {1 - session.ledger.saved_share:.4f} "
+            f"of full data's{budget} ({session.ledger.saved_share:.1%} saved), prune ratio target "
+            f"{session.schedule.prune_ratio:.4f}; {message}",
             final=True,
         )
         if os.getpid() != self._creator_pid:  # a spawned or forked rank 0: leave the results for the launcher
@@ -379,25 +320,21 @@ class DataPruning(Callback):
                 "export_path": None if self._export_path is None else str(self._export_path),
                 "forwarded": session.ledger.forwarded,
                 "saved_share": session.ledger.saved_share,
+                "prune_ratio": session.schedule.prune_ratio,
             }
-            torch.save(result, self._handoff)
+            partial = self._handoff.with_suffix(".part")
+            torch.save(result, partial)
+            os.replace(partial, self._handoff)  # whole or absent, never half-written
 
     def _launched_result(self, key: str) -> Any:
-        """``key`` of the results a fit in other processes (ddp_spawn, ddp_fork) left for this one, else ``None``."""
-        if self._result is None and os.getpid() == self._creator_pid and self._handoff.is_file():
+        """``key`` of the results a fit in other processes (ddp_spawn, ddp_fork) left for this one, else ``None``.
+        The file is read (and removed) whenever a fit has left one, so a second fit replaces the first's."""
+        if os.getpid() == self._creator_pid and self._handoff.is_file():
             self._result = torch.load(self._handoff, weights_only=True)
             self._handoff.unlink(missing_ok=True)
             if self._result.get("export_path") is not None:
                 self._result["export_path"] = Path(self._result["export_path"])
         return None if self._result is None else self._result.get(key)
-
-
-def _global_seed() -> int:
-    """The seed of ``lightning.seed_everything`` (it sets ``PL_GLOBAL_SEED``), 0 without one."""
-    try:
-        return int(os.environ.get("PL_GLOBAL_SEED", 0))
-    except ValueError:
-        return 0
 
 
 def _has_loss(outputs: Any) -> bool:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from torch import Tensor
 
 from lightning_adapruner.core.callback import DataPruning
-
-log = logging.getLogger(__name__)
 
 
 class PruningPerformanceController:
@@ -51,7 +48,7 @@ class PruningPerformanceController:
         trainer = self._attached_trainer()
         if pruning is None or trainer is None or not trainer.training:
             return per_sample_loss.mean()
-        return pruning.network_loss(per_sample_loss, indices, **inputs)
+        return pruning.session.network_loss(per_sample_loss, indices, inputs)
 
     @property
     def data_pruning(self) -> DataPruning | None:
@@ -74,6 +71,6 @@ class PruningPerformanceController:
 
     def _attached_trainer(self) -> Any:
         try:
-            return self.trainer  # type: ignore[attr-defined]
+            return self.trainer  # type: ignore[attr-defined]  # the LightningModule's, once the mixin is mixed in
         except RuntimeError:  # a LightningModule not attached to a Trainer
             return None

@@ -19,7 +19,7 @@ class IndexedSample(NamedTuple):
     """One sample and its dataset index. Collated by the default ``collate_fn`` into a batch
     ``IndexedSample(index=LongTensor[B], data=<collated samples>)``, so ``idx, (x, y) = batch``."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index on purpose: `batch.index` is the documented name
     data: Any
 
 
@@ -54,12 +54,14 @@ class IndexedDataset(Dataset):
                 "convert it to a map-style dataset first"
             )
         self.dataset = dataset
-        self._targets = None if targets is None else torch.as_tensor(targets, dtype=torch.long)
-        if self._targets is not None and len(self._targets) != len(dataset):
-            raise ValueError(f"targets has {len(self._targets)} entries but the dataset has {len(dataset)} samples")
+        self.given_targets = None if targets is None else torch.as_tensor(targets, dtype=torch.long)
+        if self.given_targets is not None and len(self.given_targets) != len(dataset):
+            raise ValueError(
+                f"targets has {len(self.given_targets)} entries but the dataset has {len(dataset)} samples"
+            )
 
     def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
+        return len(self.dataset)  # map-style: __init__ checked it has __len__
 
     def __getitem__(self, index: int) -> IndexedSample:
         return IndexedSample(int(index), self.dataset[index])
@@ -67,9 +69,9 @@ class IndexedDataset(Dataset):
     @property
     def targets(self) -> Tensor | None:
         """Class label of every sample (LongTensor ``[N]``), or ``None`` when unknown."""
-        if self._targets is None:
-            self._targets = infer_targets(self.dataset)
-        return self._targets
+        if self.given_targets is None:
+            self.given_targets = infer_targets(self.dataset)
+        return self.given_targets
 
 
 def infer_targets(dataset: Any, _depth: int = 0) -> Tensor | None:
@@ -93,14 +95,15 @@ def infer_targets(dataset: Any, _depth: int = 0) -> Tensor | None:
     """
     if _depth > _MAX_DEPTH:
         return None
-    if isinstance(dataset, IndexedDataset) and dataset._targets is not None:
-        return dataset._targets
+    if isinstance(dataset, IndexedDataset) and dataset.given_targets is not None:
+        return dataset.given_targets
     if isinstance(dataset, Subset):
         base = infer_targets(dataset.dataset, _depth + 1)
         return None if base is None else base[torch.as_tensor(dataset.indices, dtype=torch.long)]
     if isinstance(dataset, ConcatDataset):
         parts = [infer_targets(d, _depth + 1) for d in dataset.datasets]
-        return None if any(p is None for p in parts) else torch.cat(parts)  # type: ignore[arg-type]
+        known = [p for p in parts if p is not None]
+        return torch.cat(known) if len(known) == len(parts) else None
     for attribute in LABEL_ATTRIBUTES:
         labels = _as_labels(getattr(dataset, attribute, None), dataset)
         if labels is not None:

@@ -7,7 +7,6 @@ holds everything.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,8 +14,6 @@ import torch
 from torch import Tensor
 
 from lightning_adapruner.core.method import EpochLayout, Observations
-
-log = logging.getLogger(__name__)
 
 LOSS = "loss"
 
@@ -115,7 +112,8 @@ class EpochRecord:
         """Write this (single) process's statistics of its positions ``[start, stop)`` into the buffers."""
         self.buffers[LOSS][start:stop].copy_(loss)
         for name in self.names[1:]:
-            self.buffers[name][start:stop].copy_(stats[name])  # type: ignore[index]
+            assert stats is not None  # the method names statistics, so observe returned them
+            self.buffers[name][start:stop].copy_(stats[name])
 
     def rows(self, step: int, loss: Tensor, stats: dict[str, Tensor] | None, error: Exception | None) -> Tensor:
         """This rank's rows of batch ``step`` for the gather: ``[b, statistics + 2]``, the last two columns the
@@ -123,7 +121,7 @@ class EpochRecord:
         b = self.batch_length(step)
         device = self.buffers[LOSS].device
         if error is None:
-            columns = [loss.float(), *(stats[n].float() for n in self.names[1:])]  # type: ignore[index]
+            columns = [loss.float(), *((stats or {})[n].float() for n in self.names[1:])]
         else:
             columns = [torch.full((b,), float("nan"), device=device) for _ in self.names]
         flag = torch.full((b,), 1.0 if error is None else -2.0, device=device)

@@ -242,7 +242,7 @@ def load_pruned_subset(path: str | Path, dataset: Dataset) -> Subset:
         (3, 4.0)
     """
     subset = read_pruned_subset(path)
-    n = len(dataset)  # type: ignore[arg-type]
+    n = len(dataset)  # type: ignore[arg-type]  # a map-style dataset (torch's Dataset declares no __len__)
     if n != subset.num_samples:
         raise PrunedSubsetError(
             f"the subset at {path} was made for a dataset of {subset.num_samples} samples, but the dataset given has "

@@ -8,7 +8,6 @@ message naming the fix, every loader for which it would not be.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,10 +17,9 @@ from torch.utils.data import (
     DistributedSampler,
     IterableDataset,
     RandomSampler,
+    Sampler,
     SequentialSampler,
 )
-
-log = logging.getLogger(__name__)
 
 
 class UnsupportedLoaderError(TypeError):
@@ -88,7 +86,7 @@ def inspect_train_loader(loader: object, plugin: str = "DataPruning") -> LoaderI
 
 
 def with_sampler(
-    loader: DataLoader, sampler: object, rebuild: Callable[[DataLoader, object], DataLoader]
+    loader: DataLoader, sampler: Sampler, rebuild: Callable[[DataLoader, Sampler], DataLoader]
 ) -> DataLoader:
     """``loader`` drawing from ``sampler`` in batches of its batch size.
 

@@ -17,8 +17,8 @@ state are written once here. The harness (:class:`~lightning_adapruner.DataPruni
 
 from __future__ import annotations
 
-import logging
 import pickle
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -27,9 +27,7 @@ import torch
 from torch import Tensor
 
 from lightning_adapruner.core import functional as F
-from lightning_adapruner.core.schedule import KeepSchedule
-
-log = logging.getLogger(__name__)
+from lightning_adapruner.core.functional.schedule import KeepSchedule
 
 StateDefault = float | int | bool | Tensor | Callable[[int, torch.Generator], Tensor]
 
@@ -117,19 +115,24 @@ class _StateSpec:
     persistent: bool
 
 
-class PruningMethod:
-    """Base class of pruning methods: subclass it, declare state, implement :meth:`plan` (and what you need).
+class PruningMethod(ABC):
+    """Base class of pruning methods: subclass it, declare state with :meth:`add_state`, implement the two required
+    hooks, :meth:`update` (learn from an epoch's statistics) and :meth:`plan` (choose an epoch's samples), and
+    whatever else you need of the optional ones (each has a default).
 
-    Class attributes a method may set:
-        name: the method's name in logs, exports and checkpoints.
-        version: bump when the declared state changes; a checkpoint of another version is refused unless
-            :meth:`upgrade_state` converts it.
-        inputs: keyword tensors ``pruning_loss(loss, **inputs)`` must receive (e.g. ``("logits", "targets")``).
-        statistics: names of the per-sample statistics :meth:`observe` computes from them.
+    Class attributes: ``name`` (the method's name in logs, exports and checkpoints; an instance may pass its own)
+    and ``version`` (bump when the declared state changes; a checkpoint of another version is refused unless
+    :meth:`upgrade_state` converts it).
+
+    Args:
+        name: the instance's name, if not the class's (``RandomPruning(dynamic=True)`` is ``random_dynamic``).
         nested: ``True``: an epoch's candidates are the previous epoch's samples; ``False``: all ``N``.
         needs_evidence: ``True``: candidates without evidence (never forwarded, or see :meth:`evidence`) are kept
             at the cut's own rate, at random, instead of being ranked by a score they never earned.
         nonnegative_loss: the method's statistics need ``loss >= 0``; a negative loss is an error.
+        forward_all: every epoch forwards all samples and the cut happens at the end of fit (soft mode).
+        inputs: keyword tensors ``pruning_loss(loss, **inputs)`` must receive (e.g. ``("logits", "targets")``).
+        statistics: names of the per-sample statistics :meth:`observe` computes from them.
 
     Example::
 
@@ -150,17 +153,25 @@ class PruningMethod:
         ([1, 3], ['last_loss'])
     """
 
-    name: ClassVar[str] = "method"
+    name: str = "method"
     version: ClassVar[int] = 1
-    inputs: ClassVar[tuple[str, ...]] = ()
-    statistics: ClassVar[tuple[str, ...]] = ()
-    nested: bool = True
-    needs_evidence: ClassVar[bool] = True
-    nonnegative_loss: ClassVar[bool] = False
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        nested: bool = True,
+        needs_evidence: bool = True,
+        nonnegative_loss: bool = False,
+        forward_all: bool = False,
+        inputs: tuple[str, ...] = (),
+        statistics: tuple[str, ...] = (),
+    ) -> None:
         self._specs: dict[str, _StateSpec] = {}
         self.info: FitInfo | None = None
+        self.name = name if name is not None else type(self).name
+        self.nested, self.needs_evidence, self.nonnegative_loss = nested, needs_evidence, nonnegative_loss
+        self.forward_all, self.inputs, self.statistics = forward_all, tuple(inputs), tuple(statistics)
 
     # ------------------------------------------------------------------ declared state
     def add_state(
@@ -311,23 +322,18 @@ class PruningMethod:
         return candidates[F.select_top(scores.cpu()[candidates], budget, gen, labels, info.class_floor)]
 
     # ------------------------------------------------------------------ hooks
-    def setup(self) -> None:
+    def setup(self) -> None:  # noqa: B027 - an optional hook: nothing by default
         """Called once the state is allocated; :attr:`fit` is available."""
-
-    @property
-    def forward_all(self) -> bool:
-        """``True``: every epoch forwards all samples and the cut happens at the end of fit (soft mode)."""
-        return False
 
     def keep_share(self, epoch: int, schedule: KeepSchedule) -> float:
         """The share of the dataset ``epoch`` forwards; the harness's schedule unless a method has its own."""
         return schedule(epoch)
 
+    @abstractmethod
     def plan(self, candidates: Tensor, budget: int, epoch: int) -> Tensor:
-        """The ``budget`` dataset indices ``epoch`` forwards, chosen among ``candidates`` (any order)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement plan(candidates, budget, epoch)")
+        """Required: the ``budget`` dataset indices ``epoch`` forwards, chosen among ``candidates`` (any order)."""
 
-    def begin_epoch(self, layout: EpochLayout) -> None:
+    def begin_epoch(self, layout: EpochLayout) -> None:  # noqa: B027 - an optional hook
         """The epoch's order and batches are fixed; called before its first step."""
 
     def loss_weights(self, layout: EpochLayout) -> Tensor | None:
@@ -340,11 +346,13 @@ class PruningMethod:
         """The per-sample :attr:`statistics` of one batch from the :attr:`inputs` (detached; runs every step)."""
         return {}
 
+    @abstractmethod
     def update(self, observations: Observations) -> None:
-        """Learn from an epoch's gathered statistics (identical on every rank). A large epoch arrives in several
-        calls, in order, each sample in one of them: update sample by sample (:meth:`end_epoch` follows)."""
+        """Required: learn from an epoch's gathered statistics (identical on every rank). A large epoch arrives in
+        several calls, in order, each sample in one of them: update sample by sample (:meth:`end_epoch` follows).
+        A method that learns nothing (random pruning) says so with an empty body."""
 
-    def end_epoch(self, epoch: int, steps: int) -> None:
+    def end_epoch(self, epoch: int, steps: int) -> None:  # noqa: B027 - an optional hook
         """After :meth:`update` of ``epoch``, which ran ``steps`` global batches."""
 
     def evidence(self) -> Tensor | None:

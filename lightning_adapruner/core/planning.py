@@ -4,7 +4,6 @@ forwarded, the class floor, and the check of what a plan returns. Lightning-free
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -13,8 +12,6 @@ from torch import Tensor
 
 from lightning_adapruner.core import functional as F
 from lightning_adapruner.core.method import PruningMethod
-
-log = logging.getLogger(__name__)
 
 
 def check_schedule(

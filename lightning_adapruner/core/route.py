@@ -4,6 +4,7 @@ so its hooks stay a guard and one call."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -14,43 +15,42 @@ from torch import Tensor
 
 from lightning_adapruner.core import _lightning
 from lightning_adapruner.core.dataset import training_labels
+from lightning_adapruner.core.distributed import collectives_for
 from lightning_adapruner.core.epoch import EpochRecord
 from lightning_adapruner.core.loader import LoaderInfo, inspect_train_loader, with_sampler
 from lightning_adapruner.core.sampler import PruningSampler
-from lightning_adapruner.core.session import LoaderFacts
+from lightning_adapruner.core.session import LoaderFacts, PruningSession
 
 
 class TrainLoaderRoute:
-    """Hands Lightning, for every epoch, the user's training loader drawing the epoch's planned samples.
+    """Hands Lightning, for every epoch, the user's training loader drawing the epoch's planned samples, and starts
+    the fit's :class:`~lightning_adapruner.core.session.PruningSession` at its first request.
 
     Installed for one fit (:meth:`close` undoes it). Lightning re-sizes an epoch only when it reloads the train
     loader, so the route asks it to reload every epoch; it returns the same loader object while the user's own
     ``reload_dataloaders_every_n_epochs`` does not call for a new one, so ``persistent_workers`` keep their
-    workers.
+    workers. The data request is a point every rank reaches in step (Lightning's fit loop, no callback hook), so
+    the collectives of starting a fit and planning an epoch run there.
 
     Args:
         trainer: the fit's Trainer.
+        session: the fit's session (started here, then asked for every epoch's record).
         owner: the callback's class name, for messages.
-        drop_last: the harness's ``drop_last`` (shards are topped up to equal length otherwise).
-        start: called once with the first user loader and its :class:`LoaderInfo`, before any plan.
-        plan: the epoch's :class:`EpochRecord` for an epoch number.
+        targets: the labels given to the callback, or ``None`` to find them on the dataset.
+        seed: the seed given to the callback, or ``None`` to follow ``seed_everything``'s.
     """
 
     def __init__(
-        self,
-        trainer: pl.Trainer,
-        owner: str,
-        drop_last: bool,
-        start: Callable[[Any, LoaderInfo], None],
-        plan: Callable[[int], EpochRecord],
+        self, trainer: pl.Trainer, session: PruningSession, owner: str, targets: Tensor | None, seed: int | None
     ) -> None:
-        self.trainer, self.owner, self.drop_last = trainer, owner, drop_last
-        self._start, self._plan = start, plan
+        self.trainer, self.session, self.owner, self.targets, self.seed = trainer, session, owner, targets, seed
         self.loader: Any = None
         self._info: LoaderInfo | None = None
         self._sampler: PruningSampler | None = None
-        self._user_reload, self._user_reload_epoch = trainer.reload_dataloaders_every_n_epochs, -1
-        trainer.reload_dataloaders_every_n_epochs = 1
+        # (the Trainer's data connector sets the attribute at run time: it is in no type stub)
+        self._user_reload = trainer.reload_dataloaders_every_n_epochs  # type: ignore[attr-defined]
+        self._user_reload_epoch = -1
+        trainer.reload_dataloaders_every_n_epochs = 1  # type: ignore[attr-defined]  # the same run-time attribute
         self._uninstall: Callable[[], None] | None = _lightning.install_train_data_hook(trainer, self._provide)
 
     def close(self) -> None:
@@ -58,17 +58,13 @@ class TrainLoaderRoute:
         if self._uninstall is not None:
             self._uninstall()
             self._uninstall = None
-            self.trainer.reload_dataloaders_every_n_epochs = self._user_reload
+            self.trainer.reload_dataloaders_every_n_epochs = self._user_reload  # type: ignore[attr-defined]  # (as above)
         self.loader = None
 
     def point(self, record: EpochRecord) -> None:
         """Set the sampler to ``record``'s order, from the batch the record has reached (a mid-epoch resume)."""
         if self._sampler is not None:
             self._sampler.set_order(record.order_cpu, record.epoch, start=record.steps * record.batch_size)
-
-    def batches_fetched(self) -> int:
-        """Training batches Lightning has fetched in this fit (it counts one up before each batch's hooks)."""
-        return int(self.trainer.fit_loop.epoch_loop.batch_progress.total.ready)
 
     def _provide(self, request: Callable[[], Any]) -> Any:
         epoch = self.trainer.current_epoch
@@ -85,12 +81,36 @@ class TrainLoaderRoute:
             if first:
                 self._start(user_loader, info)
             trainer = self.trainer
+            drop_last = self.session.shard_drop_last
             self._sampler = PruningSampler(
-                [], trainer.world_size, trainer.global_rank, info.shuffle, drop_last=self.drop_last
+                [], trainer.world_size, trainer.global_rank, info.shuffle, drop_last=drop_last
             )
             self.loader = with_sampler(user_loader, self._sampler, _lightning.replace_sampler)
-        self.point(self._plan(epoch))
+        self.point(self.session.plan(epoch))
         return self.loader
+
+    def _start(self, loader: Any, info: LoaderInfo) -> None:
+        trainer, session = self.trainer, self.session
+        facts = loader_facts(trainer, loader, info, self.targets, session.class_floor, self.owner)
+        if trainer.max_steps != -1 and trainer.ckpt_path is not None:
+            rank_zero_warn(
+                "resuming a fit that has max_steps set: Lightning may re-enter the last epoch of the checkpoint, "
+                "which shifts the pruning schedule by an epoch. Stop fits by max_epochs to resume them exactly"
+            )
+        seed = int(self.seed if self.seed is not None else os.environ.get("PL_GLOBAL_SEED", 0) or 0)
+        session.start(facts, collectives_for(trainer.strategy), int(trainer.strategy.broadcast(seed, src=0)))
+        if trainer.ckpt_path is not None and not session.restored:
+            rank_zero_warn(
+                f"the checkpoint {trainer.ckpt_path} holds no pruning state (saved without {self.owner} or by an older "
+                "release): pruning starts afresh, from the epoch the checkpoint resumes"
+            )
+        record = session.record
+        if record is not None and record.steps:
+            rank_zero_info(
+                f"[{session.method.name}] resuming epoch {record.epoch} at batch {record.steps}: the pruning sampler "
+                "continues with the samples not yet forwarded (Lightning's warning about a non-resumable "
+                "dataloader does not apply to them)"
+            )
 
 
 def loader_facts(
@@ -108,38 +128,9 @@ def loader_facts(
         int(trainer.max_epochs or 0),
         trainer.strategy.root_device,
         training_labels(loader.dataset, info.num_samples, targets, class_floor, owner),
-        interval if per_epoch_val else None,  # with check_val_every_n_epoch=None it counts across epochs: any goes
+        int(interval) if per_epoch_val else None,  # check_val_every_n_epoch=None counts across epochs: any goes
+        bool(getattr(trainer, "fast_dev_run", False)),
     )
-
-
-def align_resume_position(trainer: pl.Trainer, owner: str, steps_done: int, num_batches: int) -> None:
-    """Make a Lightning that restarts a checkpoint saved inside a training batch one batch early (2.4) resume it
-    where the pruning sampler does, after batch ``steps_done`` (:func:`_lightning.complete_checkpoint_batch`).
-
-    Raises:
-        ValueError: the checkpoint was saved after the epoch's last batch, before its end: Lightning 2.4 would
-            skip that epoch's end-of-epoch validation and epoch-interval LR step.
-    """
-    if not _lightning.replays_checkpoint_batch(trainer):
-        return
-    if steps_done >= num_batches:
-        import lightning
-
-        raise ValueError(
-            f"{owner} cannot resume this checkpoint exactly on lightning {lightning.__version__}: it was saved after "
-            "the last batch of an epoch, before the epoch ended, and this Lightning would skip that epoch's "
-            "validation and epoch-interval LR step. Fix: upgrade to lightning>=2.5, or resume from the checkpoint "
-            "saved at that epoch's end (ModelCheckpoint(every_n_epochs=1)); the checkpoint is unchanged"
-        )
-    _lightning.complete_checkpoint_batch(trainer)
-    if any(config.interval == "epoch" for config in trainer.lr_scheduler_configs):
-        import lightning
-
-        rank_zero_warn(
-            f"lightning {lightning.__version__} steps epoch-interval LR schedulers once more after a mid-epoch resume "
-            "(with or without pruning; fixed in lightning 2.5): the pruned samples resume exactly, the learning "
-            "rate does not. Upgrade to lightning>=2.5, or resume from an end-of-epoch checkpoint"
-        )
 
 
 def status(trainer: pl.Trainer, message: str, final: bool = False) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -10,8 +9,6 @@ from torch import Tensor
 from torch.utils.data import DistributedSampler
 
 from lightning_adapruner.core import functional as F
-
-log = logging.getLogger(__name__)
 
 _CHUNK = 8192  # indices turned into Python ints at a time: a 10M-sample epoch never becomes one list
 
@@ -59,7 +56,7 @@ class PruningSampler(DistributedSampler):
         self.num_replicas, self.rank = num_replicas, rank
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
         self.epoch = 0
-        self.dataset = None  # no dataset: the indices are the population
+        self.dataset = None  # type: ignore[assignment]  # no dataset: the indices are the population
         self._order: Tensor | None = None
         self._fixed = False  # the order was given by set_order
         self._start = 0
@@ -93,7 +90,7 @@ class PruningSampler(DistributedSampler):
         return self._order
 
     @property
-    def num_samples(self) -> int:  # type: ignore[override]
+    def num_samples(self) -> int:  # type: ignore[override]  # DistributedSampler's attribute, computed here
         """Samples this rank yields per epoch."""
         if self._order is not None:
             return self._order.numel() // self.num_replicas

@@ -16,14 +16,13 @@ import torch
 from torch import Tensor
 
 from lightning_adapruner.core import functional as F
+from lightning_adapruner.core.checks import check_batch_loss, check_indices, check_nonnegative, method_inputs
 from lightning_adapruner.core.distributed import Collectives, resync_method
 from lightning_adapruner.core.epoch import EpochRecord
+from lightning_adapruner.core.functional.schedule import KeepSchedule, PruningTarget
 from lightning_adapruner.core.method import FitInfo, PruningMethod
 from lightning_adapruner.core.metrics import ComputeLedger
 from lightning_adapruner.core.planning import check_schedule, choose
-from lightning_adapruner.core.schedule import KeepSchedule, PruningTarget
-from lightning_adapruner.core.step import StepRecorder
-from lightning_adapruner.core.validation import check_nonnegative
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +53,7 @@ class LoaderFacts:
     device: torch.device
     labels: Tensor | None = None
     val_check_batches: int | None = None
+    debug_run: bool = False  # Trainer(fast_dev_run): a wiring check of a few batches
 
 
 class PruningSession:
@@ -61,7 +61,7 @@ class PruningSession:
 
     Args:
         method: the :class:`~lightning_adapruner.PruningMethod`.
-        target: the :class:`~lightning_adapruner.core.schedule.PruningTarget` (a prune ratio or a budget).
+        target: the :class:`~lightning_adapruner.core.functional.schedule.PruningTarget` (a prune ratio or a budget).
         warmup_epochs, prune_epochs, shape: the keep-share schedule (``prune_epochs=None``: half the epochs after
             warm-up, at least one).
         class_floor: every class keeps at least this many samples.
@@ -82,9 +82,14 @@ class PruningSession:
         self.warmup_epochs, self.prune_epochs, self.shape = warmup_epochs, prune_epochs, shape
         self.class_floor, self.shard_drop_last = class_floor, shard_drop_last
         self.started = False
+        self.record: EpochRecord | None = None
         self._stash: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ lifecycle
+    def stop(self) -> None:
+        """Forget the last fit's state: a new fit starts at its first data request (a stashed checkpoint stays)."""
+        self.started, self.record = False, None
+
     def start(self, facts: LoaderFacts, collectives: Collectives, seed: int) -> None:
         """Fresh state for a fit over ``facts.num_samples`` samples (then a stashed checkpoint, if any, on top).
 
@@ -110,14 +115,15 @@ class PruningSession:
         self.last_epoch = torch.full((n,), -1, dtype=torch.int16)  # the last epoch each sample was kept in
         self.kept: Tensor | None = None  # None: every sample
         self._all: Tensor | None = None
-        self.record: EpochRecord | None = None
+        self.record = None
         self.closed_epoch = -1
         self.ledger = ComputeLedger()
         self.nonfinite_total = 0
         self.task_loss: float | None = None
         self.warned_unseen = False
         self._unchecked = False  # an epoch closed since the ranks' states were last compared
-        self.step = StepRecorder(self.method, collectives, facts.device)
+        self._first = True  # the fit's first step checks the loss's sign once
+        self._recorded_step: tuple[int, int] | None = None
         self.started, self.restored = True, False
         if stash:
             self._restore(stash)
@@ -150,10 +156,18 @@ class PruningSession:
             p = self.target.prune_ratio
             assert p is not None  # a target holds one of the two
             return schedule(p), F.epoch_sample_counts(shares(p), n, batch, None, world_size)
-        if facts.limit_batches != 1.0:
+        if facts.debug_run:  # a few batches to check the wiring: no budget to meet, nothing to prune
+            return schedule(0.0), [n] * epochs
+        if not (isinstance(facts.limit_batches, float) and facts.limit_batches == 1.0):
             raise ValueError(
                 f"a budget is a share of full data's samples, but limit_train_batches={facts.limit_batches} cuts every "
                 "epoch by its own rule: give prune_ratio instead, or train without limit_train_batches"
+            )
+        if facts.drop_last:
+            raise ValueError(
+                "a budget is met to the sample, but the training DataLoader drops each epoch's last partial batch "
+                "(drop_last=True), so the samples planned for it would not be forwarded: pass drop_last=False to "
+                "the DataLoader, or give prune_ratio instead"
             )
         total = round(self.target.budget * n * epochs)
         p = F.solve_prune_ratio(total, lambda p: sum(F.num_kept(n, s) for s in shares(p)))
@@ -267,18 +281,77 @@ class PruningSession:
         return record
 
     # ------------------------------------------------------------------ the step (hot path)
-    def network_loss(self, loss: Tensor, indices: Tensor | None, inputs: dict[str, Tensor]) -> Tensor:
-        """The loss the network trains on for the current batch (:meth:`StepRecorder.network_loss`)."""
-        return self.step.network_loss(self._open_record(), loss, indices, inputs)
+    def network_loss(
+        self, loss: Tensor, indices: Tensor | None = None, inputs: dict[str, Tensor] | None = None
+    ) -> Tensor:
+        """The loss the network trains on for the current batch; records the batch's detached statistics.
+
+        Checks what it must (the fit's first step, and a step that hands over indices or a loss of another
+        length), then returns ``mean(w * loss)`` from the per-position weights the method fixed for the epoch: a
+        slice, a copy and a product, no host-device sync. With several processes every rank's statistics are
+        gathered here, inside ``training_step``, where every rank is at the same point whatever other callbacks do
+        (Lightning does not support skipping a batch under several processes, so every rank comes here every step);
+        a check that fails on one rank is raised on every rank when the epoch closes.
+
+        Args:
+            loss: ``[B]``, one loss per sample of the batch (keep the graph).
+            indices: optional dataset indices of the batch's samples, checked against the tracked ones.
+            inputs: the tensors the method asks for (``method.inputs``, e.g. ``logits``, ``targets``).
+        """
+        record = self.record
+        if record is None:
+            raise RuntimeError("no pruning epoch is open: the training dataloader was not prepared by DataPruning")
+        step = record.steps
+        if self._recorded_step == (record.epoch, step):
+            raise RuntimeError("pruning_loss was called twice for one batch: call it once per training_step")
+        start, stop = record.local_span(step)
+        error: Exception | None = None
+        if self._first or indices is not None or loss.ndim != 1 or loss.shape[0] != stop - start:
+            try:  # the checks that can fail; a well-formed step after the first skips them
+                self._check_step(record, step, loss, indices)
+            except (TypeError, ValueError) as err:
+                if self.comm.world_size == 1:
+                    raise
+                error = err  # raised on every rank when the epoch closes (the others are in the gather below)
+        detached = loss.detach()
+        stats = None
+        if error is None and self.method.statistics:
+            stats = self.method.observe(detached, **method_inputs(self.method, inputs or {}))
+        if self.comm.world_size == 1:
+            record.record(start, stop, detached, stats)
+        else:
+            record.record_gathered(step, self.comm.gather_rows(record.rows(step, detached, stats, error)), error)
+        self._recorded_step = (record.epoch, step)
+        if error is not None:
+            return loss.mean()
+        weights = record.loss_weights(start, stop)
+        return loss.mean() if weights is None else (weights.to(loss.dtype) * loss).mean()
+
+    def _check_step(self, record: EpochRecord, step: int, loss: Tensor, indices: Tensor | None) -> None:
+        check_batch_loss(loss, record.batch_length(step))
+        if indices is not None and step == 0:
+            check_indices(indices, record.indices(step))
+        if self._first and self.method.nonnegative_loss and self.comm.world_size == 1:
+            check_nonnegative(type(self.method).__name__, loss.detach())  # (several processes: at the epoch's end)
+        self._first = False
 
     def end_batch(self, returned_loss: bool) -> None:
-        """Close the current batch (:meth:`StepRecorder.end_batch`)."""
-        self.step.end_batch(self._open_record(), returned_loss)
+        """Close the current batch (no collective: the rows were gathered in :meth:`network_loss`).
 
-    def _open_record(self) -> EpochRecord:
-        if self.record is None:
-            raise RuntimeError("no pruning epoch is open: the training dataloader was not prepared by DataPruning")
-        return self.record
+        Raises:
+            RuntimeError: ``training_step`` returned a loss without calling ``pruning_loss``.
+        """
+        record = self.record
+        if record is None:
+            return
+        recorded = self._recorded_step == (record.epoch, record.steps)
+        if returned_loss and not recorded:
+            raise RuntimeError(
+                f"training_step returned a loss but did not call `self.pruning_loss(per_sample_loss)`, so "
+                f"{type(self.method).__name__} has nothing to learn from. Return `self.pruning_loss(...)` from "
+                "training_step (returning None to skip a batch is fine in one process)"
+            )
+        record.advance(recorded)
 
     # ------------------------------------------------------------------ epoch end
     def close(self) -> None:
@@ -423,8 +496,9 @@ class PruningSession:
         self.closed_epoch = int(state["closed_epoch"])
         self.ledger = ComputeLedger(int(state["forwarded"]), int(state["full"]))
         self.nonfinite_total = int(state.get("nonfinite", 0))
-        self.step.first, self.restored = False, True
+        self._first, self.restored = False, True
         if state["record"] is not None:  # an epoch was running: rebuild its order, then its recorded steps
-            saved = state["record"]
-            self.record = self._record_for(int(saved["epoch"]), self.kept)
+            saved, kept = state["record"], self.kept
+            assert kept is not None  # an open epoch was planned, so it kept a set
+            self.record = self._record_for(int(saved["epoch"]), kept)
             self.record.load_state_dict(saved)

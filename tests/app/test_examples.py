@@ -36,3 +36,11 @@ def test_existing_trainer_example_runs_on_fashion_mnist(tmp_path, monkeypatch):
 def _write(path: Path, code: str) -> Path:
     path.write_text(code)
     return path
+
+
+def test_the_custom_method_example_is_short_and_runs(monkeypatch, capsys):
+    path = ROOT / "examples" / "custom_method.py"
+    assert len(path.read_text().splitlines()) <= 30
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))
+    runpy.run_path(str(path), run_name="__main__")
+    assert "forwarded 2400 of 4000 samples" in capsys.readouterr().out  # budget 0.6 of 4 epochs of 1000

@@ -208,7 +208,7 @@ def test_plots_without_inputs_are_skipped_and_said_so(tmp_path):
     assert f"metrics_csv {root / '1' / 'csv' / 'missing.csv'} not found" in report
     forwarded = _metrics("random", 0.3, 0)["samples_forwarded"]
     assert _table_row(report, "random", "0.3")[6] == f"{forwarded / _metrics('none', 0.0, 0)['samples_forwarded']:.1%}"
-    assert "synthetic / mlp, 4 epochs" in report
+    assert "synthetic (60 samples) / mlp, 4 epochs" in report
 
 
 def test_several_settings_get_a_section_and_a_panel_each(tmp_path):
@@ -227,8 +227,10 @@ def test_several_settings_get_a_section_and_a_panel_each(tmp_path):
                 job += 1
     assert main([str(root)]) == 0
     report = (root / "report" / "report.md").read_text()
-    assert "settings (dataset / model / epochs / label noise): 2" in report
-    assert report.index("## mnist / mlp, 4 epochs") < report.index("## synthetic / mlp, 4 epochs")
+    assert "settings (dataset and samples / model / epochs / label noise): 2" in report
+    assert report.index("## mnist (60 samples) / mlp, 4 epochs") < report.index(
+        "## synthetic (60 samples) / mlp, 4 epochs"
+    )
     assert report.count("| `none` | 0 (full data) | 2 |") == 2
     for file_name in PLOT_FILES.values():
         assert (root / "report" / file_name).read_bytes().startswith(PNG_MAGIC), file_name
@@ -378,8 +380,11 @@ def test_noisy_and_clean_runs_are_reported_apart_with_their_comparisons(tmp_path
                 job += 1
     assert main([str(root), "--tolerance", "0.001"]) == 0
     report = (root / "report" / "report.md").read_text()
-    clean, noisy = report.split("## synthetic / mlp, 4 epochs, label noise 0.2")
-    assert "## synthetic / mlp, 4 epochs\n" in clean and "settings (dataset / model / epochs / label noise): 2" in clean
+    clean, noisy = report.split("## synthetic (60 samples) / mlp, 4 epochs, label noise 0.2")
+    assert (
+        "## synthetic (60 samples) / mlp, 4 epochs\n" in clean
+        and "settings (dataset and samples / model / epochs / label noise): 2" in clean
+    )
     for section in (clean, noisy.split("Test accuracy and wall time:")[0]):
         assert section.count("| `none` | 0 (full data) | 2 |") == 1
         assert "| `el2n` | 0.3 | 2 | −0.05 | [−0.05, −0.05] | yes |" in section  # paired seed by seed, 95% CI

@@ -145,6 +145,18 @@ def test_lossless_and_winner_rules():
 
 
 # ------------------------------------------------------------------------------------ keys and grouping
+def test_draws_of_different_sizes_of_one_dataset_are_different_settings():
+    """The study's scarce (6 000 samples) and rich (24 000) recipes share dataset, model and, in the convergence
+    check, epochs: mixed, full data read 88.56% for the scarce recipe (86.79% alone) and every interval widened."""
+    scarce, rich = (
+        {"method": FULL_DATA_METHOD, "test_acc": 0.9, "epochs": 20, "num_train_samples": n} for n in (6000, 24000)
+    )
+    a, b = parse_run(scarce, "a", None), parse_run(rich, "b", None)
+    assert a.setting != b.setting and a.setting.train_samples == 6000
+    assert str(a.setting) == "? (6,000 samples) / ?, 20 epochs"
+    assert parse_run({"method": FULL_DATA_METHOD, "test_acc": 0.9}, "n", None).setting.train_samples is None
+
+
 def test_budget_key_and_setting_from_the_new_keys():
     fewer = parse_run(_metrics(FEWER_EPOCHS_METHOD, 0, 0, 0.6, 60.0, epochs=12, budget_target=0.6), "s", None)
     assert fewer.setting == Setting("synthetic", "mlp", REF) and fewer.epochs == 12  # grouped by reference_epochs

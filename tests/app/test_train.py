@@ -48,7 +48,13 @@ SUMMARY_TYPES = {
     "val_acc": float,
     "samples_forwarded": int,
     "saved_share": float,
+    "reference_epochs": int,
+    "budget_target": (float, type(None)),
+    "budget_realised": float,
     "wall_time_s": float,
+    "fit_time_s": float,
+    "started_at": float,
+    "finished_at": float,
     "num_train_samples": int,
     "subset_path": (str, type(None)),
     "metrics_csv": (str, type(None)),
@@ -269,6 +275,11 @@ def test_the_wheel_ships_the_configs(tmp_path):
     subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source)], check=True)
     (wheel,) = wheels.glob("lightning_adapruner-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    requires = [line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    plain = sorted(r.split(">")[0].split("=")[0].split("<")[0] for r in requires if "extra ==" not in r)
+    assert plain == ["lightning", "torch", "torchmetrics"]  # the plugin alone; the app and the tests are extras
+    assert any("hydra-core" in r and 'extra == "app"' in r for r in requires)
     configs = {str(p.relative_to(ROOT)) for p in (ROOT / "conf").rglob("*.yaml")}
     assert {f"lightning_adapruner/{c}" for c in configs} <= names
     modules = {str(p.relative_to(ROOT)) for p in (ROOT / "lightning_adapruner").rglob("*.py")}
@@ -339,3 +350,47 @@ def test_sweep_script_is_valid_bash():
     subprocess.run(["bash", "-n", str(script)], check=True)
     text = script.read_text()
     assert "adapruner-train -m" in text and "adapruner-report" in text and os.access(script, os.X_OK)
+
+
+def test_fewer_epochs_and_budgets_are_written_as_shares_of_full_data(tmp_path):
+    """pruning=shorter trains round(budget * max_epochs) epochs of full data; a method given the same budget
+    forwards the same samples; full data is budget 1. Validation every 3 epochs never runs in 2: the final weights
+    are validated once more, so val_acc is theirs."""
+    common = (*SYNTHETIC, "trainer.max_epochs=4", "trainer.check_val_every_n_epoch=3", *QUIET)
+    runs = {}
+    for name, extra in {
+        "none": ["pruning=none"],
+        "shorter": ["pruning=shorter", "pruning.budget=0.5"],
+        "rs2": ["pruning=rs2", "pruning.budget=0.5"],
+        "rs2_ratio": ["pruning=rs2", "pruning.prune_ratio=0.3"],
+    }.items():
+        train(compose_train(tmp_path / name, *common, *extra))
+        runs[name] = read_metrics(tmp_path / name)
+    none, shorter, rs2, ratio = runs["none"], runs["shorter"], runs["rs2"], runs["rs2_ratio"]
+    assert (none["epochs"], none["budget_target"], none["budget_realised"]) == (4, 1.0, 1.0)
+    assert (shorter["epochs"], shorter["reference_epochs"], shorter["budget_target"]) == (2, 4, 0.5)
+    assert shorter["budget_realised"] == 0.5 and shorter["samples_full_data"] == none["samples_forwarded"]
+    assert shorter["val_acc"] is not None  # validated after its last epoch, though none was due
+    assert (rs2["budget_target"], rs2["budget_realised"]) == (0.5, 0.5) and 0 < rs2["prune_ratio_target"] < 1
+    assert rs2["samples_forwarded"] == shorter["samples_forwarded"]  # equal compute, to the sample
+    assert ratio["budget_target"] is None and ratio["prune_ratio_target"] == 0.3  # by ratio: its budget follows
+    assert 0.5 < ratio["budget_realised"] < 1.0
+
+
+def test_the_app_says_which_extra_it_needs_when_it_is_missing(tmp_path):
+    """Without hydra (the [app] extra), adapruner-train fails with the install command, not a bare ImportError."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "hydra.py").write_text("raise ImportError('blocked for the test', name='hydra')\n")
+    env = {**os.environ, "PYTHONPATH": f"{blocker}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "lightning_adapruner.app.train", "--help"], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode != 0 and "pip install 'lightning-adapruner[app]'" in proc.stderr
+    plugin = subprocess.run(
+        [sys.executable, "-c", "import lightning_adapruner; print(lightning_adapruner.DataPruning.__name__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert plugin.stdout.strip() == "DataPruning"  # the plugin itself imports no app dependency

@@ -126,23 +126,23 @@ def test_saved_share_compares_with_full_data_under_the_same_limit_train_batches(
     t = trainer(max_epochs=3, callbacks=[adp], limit_train_batches=0.5)
     t.fit(model, loader(random_dataset(400), 10))
     forwarded = sum(model.seen_in(e).numel() for e in model.seen)
-    assert forwarded == adp._session.ledger.forwarded == 3 * 20 * 10
+    assert forwarded == adp.session.ledger.forwarded == 3 * 20 * 10
     assert t.callback_metrics["adp/saved_share"] == 0.0  # prune_ratio=0 saves nothing, whatever the limit
     adp, *_ = fit(
         400, epochs=3, batch_size=10, prune_ratio=0.5, prune_epochs=1, trainer_kwargs={"limit_train_batches": 4}
     )
-    assert adp._session.ledger.forwarded == adp._session.ledger.full == 3 * 4 * 10  # 4 batches either way
+    assert adp.session.ledger.forwarded == adp.session.ledger.full == 3 * 4 * 10  # 4 batches either way
 
 
 def test_the_seed_follows_the_global_seed_unless_given():
     L.seed_everything(42)
     adp = AdaptiveDatasetPruning(prune_ratio=0.3, export_dir=False)
     trainer(max_epochs=1, callbacks=[adp]).fit(TinyModel(), loader(random_dataset(64)))
-    assert adp._seed == 42
+    assert adp.session.seed == 42
     L.seed_everything(42)
     adp = AdaptiveDatasetPruning(prune_ratio=0.3, seed=5, export_dir=False)
     trainer(max_epochs=1, callbacks=[adp]).fit(TinyModel(), loader(random_dataset(64)))
-    assert adp._seed == 5
+    assert adp.session.seed == 5
 
 
 def test_a_second_fit_with_the_same_callback_starts_from_fresh_state():
@@ -292,7 +292,7 @@ def test_class_floor_holds_when_some_samples_were_never_forwarded():
     ds = random_dataset(100)
     cb = DataPruning(AdaPruner(anneal=0.0), 0.3, warmup_epochs=1, prune_epochs=1, class_floor=20, export_dir=False)
     trainer(max_epochs=3, callbacks=[cb], limit_train_batches=0.5).fit(TinyModel(), loader(ds, 10))
-    assert cb._session.seen.sum() < 100  # some samples were never forwarded
+    assert cb.session.seen.sum() < 100  # some samples were never forwarded
     assert torch.bincount(ds.targets[cb.kept_indices]).min() >= 20 and cb.kept_indices.numel() == 70
 
 
@@ -301,11 +301,11 @@ def test_no_labels_is_no_warning_unless_class_floor_needs_them(recwarn):
 
     plain = TensorDataset(random_dataset(64).x, random_dataset(64).targets)
     adp, *_ = fit(ds=plain, epochs=1, prune_ratio=0.2)  # a task without classes (a language model) asks for none
-    assert adp._session.facts.labels is None and not [w for w in recwarn if "label" in str(w.message)]
+    assert adp.session.facts.labels is None and not [w for w in recwarn if "label" in str(w.message)]
     with pytest.raises(ValueError, match="class_floor needs the training labels"):
         fit(ds=plain, epochs=1, prune_ratio=0.2, class_floor=1)
     adp, *_ = fit(ds=plain, epochs=1, prune_ratio=0.2, targets=plain.tensors[1])  # targets= is enough
-    assert adp._session.facts.labels is not None
+    assert adp.session.facts.labels is not None
 
 
 def test_labels_are_found_in_a_hugging_face_datasets_column():
@@ -444,7 +444,7 @@ def test_negative_labels_found_on_the_dataset_are_left_out_and_class_floor_refus
     ds = random_dataset(100)
     ds.targets[:10] = -1  # "unlabelled", an ignore index: no classes asked for, so no warning either
     adp, *_ = fit(ds=ds, epochs=2, prune_ratio=0.2, model=IgnoreIndex())
-    assert adp._session.facts.labels is None
+    assert adp.session.facts.labels is None
     assert not [w for w in recwarn if "label" in str(w.message)]
     with pytest.raises(ValueError, match="negative values.*class_floor"):
         fit(ds=ds, epochs=2, prune_ratio=0.2, class_floor=1, model=IgnoreIndex())
@@ -479,7 +479,7 @@ def test_labels_that_disagree_with_the_items_are_not_trusted():
 
     with pytest.warns(UserWarning, match="disagree with what its items return"):
         adp, *_ = fit(ds=Reversed(random_dataset(100)), epochs=1, prune_ratio=0.2)
-    assert adp._session.facts.labels is None
+    assert adp.session.facts.labels is None
 
 
 def test_an_exception_leaves_the_trainer_as_it_was():

@@ -56,7 +56,7 @@ class Skipping(TinyModel):
 def test_returning_none_skips_the_batch_without_an_error():
     model = Skipping()
     adp, t = fit(model, epochs=2)
-    assert adp._session.ledger.forwarded == 128 + 128  # the skipped batches were still loaded and forwarded
+    assert adp.session.ledger.forwarded == 128 + 128  # the skipped batches were still loaded and forwarded
     assert adp.kept_indices.numel() == 128 and model.mismatches == 0
 
 

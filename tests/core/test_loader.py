@@ -181,7 +181,7 @@ def test_planned_steps_equal_the_steps_run_over_random_settings():
             data = DataLoader(ds, batch_size=bs, shuffle=True, drop_last=drop_last)
         t.fit(model, data)
         batches_run = sum(len(v) for v in model.seen.values())
-        assert sum(cb._session.planned_batches) == batches_run, (n, bs, drop_last, acc, ratio, epochs, shape)
+        assert sum(cb.session.planned_batches) == batches_run, (n, bs, drop_last, acc, ratio, epochs, shape)
         assert t.lr_scheduler_configs[0].scheduler.total_steps == t.global_step
         assert model.mismatches == 0
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lightning_adapruner import FitInfo, Observations, PruningMethod
-from lightning_adapruner.core.schedule import KeepSchedule
+from lightning_adapruner.core.functional.schedule import KeepSchedule
 
 pytestmark = pytest.mark.bits  # exact results: also run under other CPU kernels
 
@@ -24,6 +24,9 @@ class Declared(PruningMethod):
         self.add_state("flag", False, dtype=torch.bool, persistent=False)
         self.add_state("noise", uniform)
         self.add_state("scalar", 3.0, per_sample=False)
+
+    def update(self, observations):
+        self.score[observations.indices] = observations.loss
 
     def plan(self, candidates, budget, epoch):
         return self.select_top(candidates, budget, self.score, epoch)
@@ -153,3 +156,17 @@ def test_the_rank_checksum_is_equal_for_equal_states_with_nan():
     assert torch.equal(a.checksum(), b.checksum())
     b.score[2] = 2.0
     assert not torch.equal(a.checksum(), b.checksum())
+
+
+def test_a_method_implements_update_and_plan_and_is_configured_by_its_constructor():
+    class PlanOnly(PruningMethod):
+        def plan(self, candidates, budget, epoch):
+            return candidates[:budget]
+
+    with pytest.raises(TypeError, match="abstract method.*update"):
+        PlanOnly()
+    from lightning_adapruner import RandomPruning
+
+    static, dynamic = RandomPruning(), RandomPruning(dynamic=True)
+    assert (static.name, static.nested, dynamic.name, dynamic.nested) == ("random", True, "random_dynamic", False)
+    assert RandomPruning.name == "random" and not static.needs_evidence  # the class is not rewritten per instance

@@ -64,10 +64,7 @@ def test_resume_after_an_epoch_matches_the_uninterrupted_run(tmp_path, with_val,
     )
     run(tmp_path / "part", with_val, method, callbacks=[StopAfter(2), ckpt])
     resumed, resumed_rec = run(tmp_path / "resumed", with_val, method, ckpt_path=tmp_path / "ckpt" / "epoch=2.ckpt")
-    # Lightning 2.4 re-enters the epoch of a checkpoint saved at its validation end (2.5 does not); the pruning
-    # sampler has nothing left to give there, so no batch runs (the forwarded count below is the full run's)
-    reenters = with_val and not hasattr(type(trainer().fit_loop.epoch_loop), "restarted_on_train_batch_end")
-    assert sorted(resumed_rec.kept) == ([2, 3, 4, 5] if reenters else [3, 4, 5])
+    assert sorted(resumed_rec.kept) == [3, 4, 5]
     for e in (3, 4, 5):
         assert torch.equal(resumed_rec.kept[e], full_rec.kept[e]), f"kept set of epoch {e} differs"
     for name, value in full.method.state_dict()["states"].items():
@@ -162,7 +159,7 @@ def test_a_resume_with_other_settings_is_refused_not_silently_restarted(tmp_path
 
     preset = AdaptiveDatasetPruning(0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
     _resume(ckpt, preset)
-    assert preset._session.restored
+    assert preset.session.restored
 
 
 def test_a_checkpoint_without_pruning_state_warns(tmp_path):
@@ -190,7 +187,7 @@ def test_an_end_of_epoch_resume_with_another_batch_size_is_refused(tmp_path):
         _resume(_epoch_end_checkpoint(tmp_path, 1), pruning, batch=32)
     extended = DataPruning(AdaPruner(anneal=0.0), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
     _resume(_epoch_end_checkpoint(tmp_path, 1), extended, epochs=5)  # more epochs: allowed (the plan grows)
-    assert extended._session.restored and extended.kept_indices.numel() == 180
+    assert extended.session.restored and extended.kept_indices.numel() == 180
 
 
 @pytest.mark.slow
@@ -209,7 +206,7 @@ def test_the_checkpoint_seed_wins_over_a_new_global_seed(tmp_path):
     L.seed_everything(1)
     resumed = DataPruning(RS2Pruning(), 0.4, warmup_epochs=1, prune_epochs=1, export_dir=False)
     _resume(_epoch_end_checkpoint(tmp_path / "rs2", 1), resumed)
-    assert resumed._seed == 0 and resumed.method.fit.seed == 0
+    assert resumed.session.seed == 0 and resumed.method.fit.seed == 0
 
 
 class LateRestore(L.pytorch.strategies.SingleDeviceStrategy):
@@ -259,9 +256,7 @@ def test_a_mid_epoch_resume_under_a_strategy_that_restores_late_is_exact(tmp_pat
 
 
 class StepDecay(TinyModel):
-    """Momentum and a step-interval LR decay: a resume one batch or one step off changes the weights. (An
-    epoch-interval schedule is not used: Lightning 2.4 steps one once more after any mid-epoch resume, with or
-    without this plugin; 2.5 fixed that.)"""
+    """Momentum and a step-interval LR decay: a resume one batch or one step off changes the weights."""
 
     def __init__(self):
         super().__init__()
@@ -280,12 +275,9 @@ class StepDecay(TinyModel):
     [(1.0, 1, False), (0.5, 1, False), (1.0, 2, False), (1.0, 1, True)],
     ids=["plain", "limit", "accumulate", "last-batch"],
 )
-def test_a_resume_from_inside_a_batch_is_exact_on_every_lightning(tmp_path, limit, accumulate, at_last_batch):
+def test_a_resume_from_inside_a_batch_is_exact(tmp_path, limit, accumulate, at_last_batch):
     """A checkpoint saved in on_train_batch_end (every_n_train_steps), inside the first pruned epoch or after its
-    last batch. Lightning 2.4 restarts such a checkpoint one batch early and 2.5 does not; the callback lines 2.4
-    up with 2.5, so weights, LR, validation, samples and pruning state equal the uninterrupted run's. The one case
-    2.4 cannot resume exactly (after an epoch's last batch: it would skip that epoch's validation) is refused."""
-    from lightning_adapruner.core import _lightning
+    last batch: weights, LR, validation, samples and pruning state equal the uninterrupted run's."""
 
     def fit(root, callbacks=(), ckpt_path=None):
         L.seed_everything(0)
@@ -313,11 +305,6 @@ def test_a_resume_from_inside_a_batch_is_exact_on_every_lightning(tmp_path, limi
     ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=1, save_top_k=-1, filename="{step}")
     fit(tmp_path / "run", callbacks=[ckpt, FailAtStep(step + 1)])
     path = tmp_path / "ckpt" / f"step={step}.ckpt"
-    probe = trainer(max_epochs=3)
-    if at_last_batch and not hasattr(type(probe.fit_loop.epoch_loop), "restarted_on_train_batch_end"):
-        with pytest.raises(ValueError, match=r"after the last batch of an epoch.*lightning>=2\.5"):
-            fit(tmp_path / "resumed", ckpt_path=path)
-        return
     resumed, model, t = fit(tmp_path / "resumed", ckpt_path=path)
     done = (step - steps[0]) * accumulate  # batches of epoch 1 before the checkpoint
     if done < len(full_model.seen[1]):
@@ -331,4 +318,3 @@ def test_a_resume_from_inside_a_batch_is_exact_on_every_lightning(tmp_path, limi
     assert float(t.callback_metrics["val/loss"]) == float(full_t.callback_metrics["val/loss"])
     assert torch.equal(resumed.method.logits, full.method.logits)
     assert torch.equal(resumed.kept_indices, full.kept_indices)
-    assert _lightning.replays_checkpoint_batch(t) is False  # after the fit: nothing left half-done

@@ -37,17 +37,17 @@ def test_the_per_step_path_never_reads_a_device_value_on_the_host():
         model.log_ops = OpLog()
         cb = DataPruning(method, 0.3, export_dir=False)
         end_ops = OpLog()
-        original = cb._session.__class__.end_batch
+        original = cb.session.__class__.end_batch
 
         def logged_end_batch(session, returned_loss, _orig=original, _log=end_ops):
             with _log:
                 return _orig(session, returned_loss)
 
-        cb._session.__class__.end_batch = logged_end_batch
+        cb.session.__class__.end_batch = logged_end_batch
         try:
             trainer(max_epochs=3, callbacks=[cb]).fit(model, loader(random_dataset(300), 20))
         finally:
-            cb._session.__class__.end_batch = original
+            cb.session.__class__.end_batch = original
         ops = set(model.log_ops.ops) | set(end_ops.ops)
         assert model.log_ops.ops, "the hot path ran"
         assert not ops & SYNCING, (type(method).__name__, sorted(ops & SYNCING))
@@ -64,7 +64,7 @@ def test_the_op_log_does_see_a_host_read():
 def test_a_checkpoint_restored_after_the_fit_started_is_applied_at_once():
     """Strategies that restore callbacks after setting up (FSDP, DeepSpeed) hand the state over late."""
     from lightning_adapruner.core.distributed import SingleProcess
-    from lightning_adapruner.core.schedule import PruningTarget
+    from lightning_adapruner.core.functional.schedule import PruningTarget
     from lightning_adapruner.core.session import LoaderFacts, PruningSession
 
     def session():

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 
 def check_arg(name: str, value: Any, ok: bool, allowed: str) -> None:

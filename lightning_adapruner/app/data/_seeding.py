@@ -6,12 +6,8 @@ the same flipped labels and the same synthetic data on every rank and in every r
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch import Tensor
-
-log = logging.getLogger(__name__)
 
 # Independent random streams derived from the one user ``seed``: changing how the split is drawn
 # never changes which labels are flipped for a given train set, and vice versa.

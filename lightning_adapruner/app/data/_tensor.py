@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 
@@ -12,8 +11,6 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from lightning_adapruner.app.data._base import Source
-
-log = logging.getLogger(__name__)
 
 
 class TensorAugment:

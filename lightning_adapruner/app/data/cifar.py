@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,6 @@ from lightning_adapruner.app.data._base import IndexedDataModule, Source
 from lightning_adapruner.app.data._checks import check_int
 from lightning_adapruner.app.data._files import DatasetFiles, DatasetNotFoundError, missing_files
 from lightning_adapruner.app.data._tensor import Cutout, TensorAugment, TensorImageDataset, image_source
-
-log = logging.getLogger(__name__)
 
 
 class _CIFARDataModule(IndexedDataModule):

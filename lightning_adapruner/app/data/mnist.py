@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-
 from lightning_adapruner.app.data._idx import IdxDataModule
-
-log = logging.getLogger(__name__)
 
 
 class MNISTDataModule(IdxDataModule):

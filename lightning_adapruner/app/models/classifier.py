@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
@@ -16,8 +15,6 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, LRScheduler, OneCycleLR
 from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_adapruner import PruningPerformanceController
-
-log = logging.getLogger(__name__)
 
 SchedulerName = Literal["onecycle", "cosine", "none"]
 SCHEDULERS: tuple[str, ...] = ("onecycle", "cosine", "none")

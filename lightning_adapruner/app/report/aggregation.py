@@ -17,7 +17,6 @@ budget or target prune ratio.
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 import statistics
@@ -29,8 +28,6 @@ from typing import NamedTuple
 from lightning_adapruner.app.report.runs import FEWER_EPOCHS_METHOD, Run, Setting
 from lightning_adapruner.app.report.stats import PairedCI, paired_ci
 from lightning_adapruner.app.summary import FULL_DATA_METHOD
-
-log = logging.getLogger(__name__)
 
 BY_BUDGET, BY_RATIO = "budget", "prune_ratio"  # what a sweep's cells are keyed by (see grouping_of)
 

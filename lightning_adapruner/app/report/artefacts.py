@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -24,8 +23,6 @@ from torch import Tensor
 from lightning_adapruner import METRIC_NAMES, PrunedSubset, read_pruned_subset
 from lightning_adapruner.app.report.aggregation import GroupKey, mean_per_epoch, per_class_share
 from lightning_adapruner.app.report.runs import Run
-
-log = logging.getLogger(__name__)
 
 KEEP_SHARE_COLUMNS = (METRIC_NAMES.keep_share, METRIC_NAMES.keep_share_target)
 Groups = Mapping[GroupKey, list[Run]]  # runs by cell, as group_runs returns them

@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from lightning_adapruner import METRIC_NAMES, SUBSET_FILE
+from lightning_adapruner.app import missing_extra
 from lightning_adapruner.app.report.aggregation import (
     BY_RATIO,
     TableRow,
@@ -144,9 +145,13 @@ def draw(plans: Mapping[str, Plan], out_dir: Path) -> dict[str, str | None]:
         plan = plans[key]
         if isinstance(plan, str):
             written[file_name] = plan
-        else:
+            continue
+        try:
             plan(out_dir / file_name)
-            written[file_name] = None
+        except ImportError as err:  # matplotlib: the tables need nothing more, the plots need the app's extra
+            written[file_name] = str(missing_extra(err, "the report's plots"))
+            continue
+        written[file_name] = None
     return written
 
 

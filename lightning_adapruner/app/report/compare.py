@@ -8,7 +8,6 @@ mean rule of :func:`lossless_savings` (the mean accuracy within a tolerance of f
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -27,8 +26,6 @@ from lightning_adapruner.app.report.aggregation import (
 from lightning_adapruner.app.report.runs import FEWER_EPOCHS_METHOD, Run, Setting
 from lightning_adapruner.app.report.stats import LOSSLESS_MARGIN_PP, PairedCI, is_lossless, paired_ci
 from lightning_adapruner.app.summary import FULL_DATA_METHOD
-
-log = logging.getLogger(__name__)
 
 LOSSLESS_TOLERANCE = 0.001  # 0.1 percentage points of test accuracy
 _ROUNDING = 1e-12  # an accuracy exactly at the tolerance edge counts as lossless despite float rounding

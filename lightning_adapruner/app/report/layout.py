@@ -11,14 +11,11 @@ margin; a point beyond is pinned at the right edge (``adapruner_soft 1.70x →``
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import NamedTuple
 
 from lightning_adapruner.app.report.compare import ParetoPoint
 from lightning_adapruner.app.report.stats import format_pp
-
-log = logging.getLogger(__name__)
 
 FLOOR_PP = -2.0  # the y axis reaches at least this far below full data
 WINDOW_PP = 2.0  # methods within this of the reference band widen it; the ones farther below are pinned

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -19,8 +18,6 @@ from lightning_adapruner.app.report.compare import LosslessSaving, PairedDiff
 from lightning_adapruner.app.report.runs import FEWER_EPOCHS_METHOD, Setting, Skipped
 from lightning_adapruner.app.report.stats import LOSSLESS_MARGIN_PP, PairedCI, format_ci, format_pp, is_lossless
 from lightning_adapruner.app.summary import FULL_DATA_METHOD
-
-log = logging.getLogger(__name__)
 
 TABLE_HEADER = (  # by target prune ratio (a sweep without budget keys)
     "| method | target prune ratio | seeds | test acc (mean ± std) | realised prune ratio | samples forwarded "
@@ -268,7 +265,8 @@ def render_markdown(rows: Sequence[TableRow], inputs: ReportInputs) -> str:
         "",
         f"Sweep: `{inputs.sweep_dir}`  ",
         f"Runs found: {inputs.num_runs}; skipped: {len(inputs.skipped)}; "
-        f"settings (dataset / model / epochs / label noise): {len(settings)}; cells by {_key_name(inputs.by)}",
+        f"settings (dataset and samples / model / epochs / label noise): {len(settings)}; "
+        f"cells by {_key_name(inputs.by)}",
         "",
     ]
     if len(settings) > 1:

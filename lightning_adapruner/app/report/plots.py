@@ -5,7 +5,6 @@ matplotlib is imported inside the plotting functions only, so loading, aggregati
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,8 +18,6 @@ from lightning_adapruner.app.report.layout import Limits, Pin, limits, place
 from lightning_adapruner.app.report.runs import FEWER_EPOCHS_METHOD
 from lightning_adapruner.app.report.stats import LOSSLESS_MARGIN_PP
 from lightning_adapruner.app.summary import FULL_DATA_METHOD
-
-log = logging.getLogger(__name__)
 
 PLOT_FILES = {
     "accuracy": "accuracy_vs_prune_ratio.png",

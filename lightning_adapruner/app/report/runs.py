@@ -4,7 +4,6 @@ the runs of a JSONL file (one ``metrics.json`` object per line, plus its ``name`
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,14 +12,14 @@ from typing import Any, NamedTuple
 
 from lightning_adapruner.app.summary import FULL_DATA_METHOD, METRICS_FILE
 
-log = logging.getLogger(__name__)
-
 MAX_DEPTH = 3  # run directories lie at most this many levels below the sweep directory
 FEWER_EPOCHS_METHOD = "shorter"  # the ``method`` of a run on all the data for fewer epochs (``pruning=shorter``)
 
 
 class Setting(NamedTuple):
-    """What runs must share to be compared: the dataset, the model, the number of epochs and the label noise.
+    """What runs must share to be compared: the dataset, the model, the number of epochs, the label noise and the
+    number of training samples (``train_samples``, when known: a draw of 6 000 and of 24 000 samples of one dataset
+    are two settings).
 
     ``epochs`` is the setting's epoch count: what a full-data run of the setting trains (a run's
     ``reference_epochs`` when it has one, so a fewer-epochs run shares the setting of its full-data run).
@@ -29,17 +28,21 @@ class Setting(NamedTuple):
 
         >>> str(Setting("cifar10", "resnet18", 200)), str(Setting("cifar10", "resnet18", 200, 0.2))
         ('cifar10 / resnet18, 200 epochs', 'cifar10 / resnet18, 200 epochs, label noise 0.2')
+        >>> str(Setting("fashion_mnist", "lenet", 20, 0.0, 6000))
+        'fashion_mnist (6,000 samples) / lenet, 20 epochs'
     """
 
     dataset: str
     model: str
     epochs: int | None
     label_noise: float = 0.0
+    train_samples: int | None = None
 
     def __str__(self) -> str:
         epochs = "? epochs" if self.epochs is None else f"{self.epochs} epochs"
         noise = f", label noise {self.label_noise:g}" if self.label_noise else ""
-        return f"{self.dataset} / {self.model}, {epochs}{noise}"
+        samples = "" if self.train_samples is None else f" ({self.train_samples:,} samples)"
+        return f"{self.dataset}{samples} / {self.model}, {epochs}{noise}"
 
 
 @dataclass(frozen=True)
@@ -72,11 +75,12 @@ class Run:
     started_at: float | None = None
     finished_at: float | None = None
     val_acc: float | None = None  # the last validation accuracy: what choices between variants are made on
+    train_samples: int | None = None  # ``num_train_samples``: the training set's size
 
     @property
     def setting(self) -> Setting:
         epochs = self.reference_epochs if self.reference_epochs is not None else self.epochs
-        return Setting(self.dataset, self.model, epochs, self.label_noise)
+        return Setting(self.dataset, self.model, epochs, self.label_noise, self.train_samples)
 
     @property
     def ratio_key(self) -> float:
@@ -172,7 +176,7 @@ def parse_run(data: Any, name: str, run_dir: Path | None) -> Run:
 
         >>> run = parse_run({"method": "random", "prune_ratio_target": 0.3, "test_acc": 0.9}, "0", Path("s/0"))
         >>> run.setting, run.ratio_key
-        (Setting(dataset='?', model='?', epochs=None, label_noise=0.0), 0.3)
+        (Setting(dataset='?', model='?', epochs=None, label_noise=0.0, train_samples=None), 0.3)
     """
     if not isinstance(data, Mapping):
         raise ValueError(f"expected a JSON object, got {type(data).__name__}")
@@ -183,7 +187,7 @@ def parse_run(data: Any, name: str, run_dir: Path | None) -> Run:
     by_ratio = method not in (FULL_DATA_METHOD, FEWER_EPOCHS_METHOD) and budget is None
     ratio = _number(data, "prune_ratio_target", required=by_ratio)
     seed, epochs, noise = _number(data, "seed"), _number(data, "epochs"), _number(data, "label_noise")
-    reference = _number(data, "reference_epochs")
+    reference, samples = _number(data, "reference_epochs"), _number(data, "num_train_samples")
     return Run(
         name=name,
         method=method,
@@ -207,6 +211,7 @@ def parse_run(data: Any, name: str, run_dir: Path | None) -> Run:
         started_at=_number(data, "started_at"),
         finished_at=_number(data, "finished_at"),
         val_acc=_number(data, "val_acc"),
+        train_samples=None if samples is None else int(samples),
     )
 
 

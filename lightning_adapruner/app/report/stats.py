@@ -11,13 +11,10 @@ from :func:`t_quantile_975`; no scipy). With fewer than two pairs there is no in
 
 from __future__ import annotations
 
-import logging
 import math
 import statistics
 from collections.abc import Mapping
 from typing import NamedTuple
-
-log = logging.getLogger(__name__)
 
 LOSSLESS_MARGIN_PP = 0.3  # "lossless": the 95% CI's lower bound >= -0.3 pp of test accuracy
 _ROUNDING = 1e-9  # a bound exactly at the margin counts as inside despite float rounding

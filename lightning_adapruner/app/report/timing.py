@@ -8,15 +8,12 @@ own time varies by more than :data:`FULL_DATA_SPREAD` across seeds (the machine'
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Sequence
 
 from lightning_adapruner.app.report.aggregation import setting_order
 from lightning_adapruner.app.report.runs import Run, Setting
 from lightning_adapruner.app.summary import FULL_DATA_METHOD
-
-log = logging.getLogger(__name__)
 
 FULL_DATA_SPREAD = 0.10  # full data's time may vary this much across seeds (max / min - 1) on a quiet machine
 SIDE_BY_SIDE_TOOL = "python benchmarks/walltime.py"

@@ -11,7 +11,6 @@ how to add them.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 
 from lightning_adapruner.app.report.aggregation import (
@@ -32,8 +31,6 @@ from lightning_adapruner.app.report.stats import (
     winner,
 )
 from lightning_adapruner.app.summary import FULL_DATA_METHOD
-
-log = logging.getLogger(__name__)
 
 BUDGET_MATCH = 0.005  # budgets this close (in shares of full data's samples) count as the same budget
 FEWER = "fewer epochs"

@@ -15,6 +15,8 @@ from lightning_adapruner.core.functional.adapruner import (
 from lightning_adapruner.core.functional.schedule import (
     SCHEDULE_SHAPES,
     ScheduleShape,
+    annealed_epochs,
+    annealed_keep_share_at,
     epoch_sample_counts,
     full_epoch_samples,
     keep_share_at,
@@ -26,8 +28,6 @@ from lightning_adapruner.core.functional.schedule import (
     stepping_batches,
 )
 from lightning_adapruner.core.functional.scores import (
-    annealed_epochs,
-    annealed_keep_share_at,
     el2n_scores,
     forgetting_scores,
     forgetting_update,

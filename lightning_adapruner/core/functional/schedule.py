@@ -1,9 +1,12 @@
-"""Keep-share schedules and step counts: how many samples and batches each epoch holds."""
+"""Keep-share schedules and step counts: how many samples and batches each epoch holds, and the two frozen
+value types built on them, ``PruningTarget`` (what a fit is asked to save) and ``KeepSchedule`` (the keep share of
+every epoch)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 ScheduleShape = Literal["linear", "cosine", "exponential", "step"]
@@ -187,7 +190,10 @@ def epoch_sample_counts(
         for i in givers[: -(left // global_batch)]:
             whole[i] -= global_batch
             left += global_batch
-    for i in reversed(range(len(whole))):  # the rest, less than a batch as a rule: the latest epochs' last batch
+    # the rest, less than a batch as a rule: the last epoch's final batch; more only when the epochs had no room
+    # for whole batches (near N, or at one batch each), then spread from the earliest, which hold the most
+    order = range(len(whole)) if abs(left) >= global_batch and left > 0 else reversed(range(len(whole)))
+    for i in order:
         if abs(left) < world_size:
             break
         step = min(left, num_samples - whole[i]) if left > 0 else max(left, world_size - whole[i])
@@ -196,10 +202,12 @@ def epoch_sample_counts(
         left -= step
     if len(whole) > 1 and whole[-1] > whole[-2] and whole[-1] - global_batch >= world_size:
         # the remainder made the last epoch outgrow the one before: a batch of it moves to the first epoch of that
-        # one's run of equal counts (still no more than the run before it, which holds whole batches more)
-        first_of_run = next(i for i in range(len(whole) - 1) if whole[i] == whole[-2])
-        whole[first_of_run] += global_batch
-        whole[-1] -= global_batch
+        # one's run of equal counts, if that stays within N and under the epoch before the run
+        first = next(i for i in range(len(whole) - 1) if whole[i] == whole[-2])
+        ceiling = min(num_samples, whole[first - 1] if first else num_samples)
+        if whole[first] + global_batch <= ceiling:
+            whole[first] += global_batch
+            whole[-1] -= global_batch
     for e, count in zip(pruned, whole):
         counts[e] = count
     return counts
@@ -236,3 +244,114 @@ def solve_prune_ratio(total: int, samples_at: Callable[[float], int], tolerance:
         else:
             high = mid
     return high
+
+
+def annealed_epochs(max_epochs: int, anneal: float) -> int:
+    """How many final epochs an ``anneal`` share of ``max_epochs`` covers: ``floor(anneal * max_epochs)``, the one
+    rule every annealing method here uses (a share that lands on a whole number within float error counts as it).
+
+    Example::
+
+        >>> annealed_epochs(20, 0.125), annealed_epochs(8, 0.125), annealed_epochs(10, 0.3), annealed_epochs(5, 0.0)
+        (2, 1, 3, 0)
+    """
+    return math.floor(anneal * max_epochs + 1e-9)
+
+
+def annealed_keep_share_at(
+    epoch: int,
+    prune_ratio: float,
+    warmup_epochs: int,
+    prune_epochs: int,
+    shape: ScheduleShape,
+    max_epochs: int,
+    anneal: float,
+) -> float:
+    """A keep share with full data in the warm-up and in the last ``floor(anneal * max_epochs)`` epochs (none in
+    a fit too short for one) and a constant share ``q`` in between, ``q`` chosen so the run forwards as many
+    samples as the standard schedule (:func:`keep_share_at`) at the same ``prune_ratio`` (clipped to
+    ``[0, 1]``): InfoBatch's annealing at an equal budget.
+
+    Example::
+
+        >>> [round(annealed_keep_share_at(e, 0.5, 1, 1, "step", 8, 0.125), 3) for e in range(8)]
+        [1.0, 0.417, 0.417, 0.417, 0.417, 0.417, 0.417, 1.0]
+    """
+    annealed = min(annealed_epochs(max_epochs, anneal), max(max_epochs - warmup_epochs, 0))
+    pruned_epochs = max_epochs - warmup_epochs - annealed
+    if epoch < warmup_epochs or epoch >= max_epochs - annealed or pruned_epochs <= 0:
+        return 1.0
+    target = sum(keep_share_at(e, prune_ratio, warmup_epochs, prune_epochs, shape) for e in range(max_epochs))
+    return min(1.0, max(0.0, (target - warmup_epochs - annealed) / pruned_epochs))
+
+
+@dataclass(frozen=True)
+class PruningTarget:
+    """What a fit is asked to save, in one place: a ``prune_ratio`` or a ``budget``, exactly one of them.
+
+    Attributes:
+        prune_ratio: ``p`` in ``[0, 1)``, the share of samples the schedule removes once it reaches its target; the
+            compute saved follows from the schedule (the warm-up and step-down epochs forward more).
+        budget: in ``(0, 1]``, the share of full data's samples the whole fit forwards (``budget * N * max_epochs``
+            samples, met exactly); the prune ratio that the schedule reaches follows from it.
+
+    Example::
+
+        >>> PruningTarget(prune_ratio=0.3), PruningTarget(budget=0.6).describe()
+        (PruningTarget(prune_ratio=0.3, budget=None), 'budget=0.6')
+    """
+
+    prune_ratio: float | None = None
+    budget: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.prune_ratio is None) == (self.budget is None):
+            raise ValueError(
+                "give the pruning callback one of prune_ratio= (the share of samples removed once the schedule reaches "
+                "it) or budget= (the share of full data's samples the fit forwards), not "
+                + ("both" if self.prune_ratio is not None else "neither")
+            )
+
+    def describe(self) -> str:
+        return f"prune_ratio={self.prune_ratio}" if self.budget is None else f"budget={self.budget}"
+
+
+@dataclass(frozen=True)
+class KeepSchedule:
+    """The keep share of every epoch of a fit: ``warmup_epochs`` on full data, then down to ``1 - prune_ratio``
+    over ``prune_epochs`` epochs (``shape``: linear, cosine, exponential or step) and held there.
+
+    Args:
+        prune_ratio: ``p``, the share of samples removed once the schedule has reached its target.
+        warmup_epochs: epochs on full data before the first cut.
+        prune_epochs: epochs over which the share steps down.
+        shape: the shape of the step-down.
+        max_epochs: epochs of the fit.
+
+    Example::
+
+        >>> schedule = KeepSchedule(0.3, warmup_epochs=1, prune_epochs=3, shape="linear", max_epochs=5)
+        >>> [round(schedule(e), 2) for e in range(5)], schedule.keep_fraction
+        ([1.0, 0.9, 0.8, 0.7, 0.7], 0.7)
+    """
+
+    prune_ratio: float
+    warmup_epochs: int
+    prune_epochs: int
+    shape: ScheduleShape
+    max_epochs: int
+
+    def __call__(self, epoch: int) -> float:
+        return keep_share_at(epoch, self.prune_ratio, self.warmup_epochs, self.prune_epochs, self.shape)
+
+    def annealed(self, epoch: int, anneal: float) -> float:
+        """The same total of samples with full data in the last ``floor(anneal * max_epochs)`` epochs
+        (:func:`~lightning_adapruner.core.functional.annealed_keep_share_at`)."""
+        return annealed_keep_share_at(
+            epoch, self.prune_ratio, self.warmup_epochs, self.prune_epochs, self.shape, self.max_epochs, anneal
+        )
+
+    @property
+    def keep_fraction(self) -> float:
+        """``r = 1 - p``."""
+        return 1.0 - self.prune_ratio

@@ -8,7 +8,6 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from lightning_adapruner.core.functional.schedule import ScheduleShape, keep_share_at
 from lightning_adapruner.core.functional.selection import random_subset
 
 
@@ -47,45 +46,6 @@ def forgetting_scores(forgets: Tensor, ever_correct: Tensor) -> Tensor:
     forgotten; the never-forgotten come last and are dropped first."""
     scores = forgets.float()
     return torch.where(ever_correct, scores, torch.full_like(scores, float("inf")))
-
-
-def annealed_epochs(max_epochs: int, anneal: float) -> int:
-    """How many final epochs an ``anneal`` share of ``max_epochs`` covers: ``floor(anneal * max_epochs)``, the one
-    rule every annealing method here uses (a share that lands on a whole number within float error counts as it).
-
-    Example::
-
-        >>> annealed_epochs(20, 0.125), annealed_epochs(8, 0.125), annealed_epochs(10, 0.3), annealed_epochs(5, 0.0)
-        (2, 1, 3, 0)
-    """
-    return math.floor(anneal * max_epochs + 1e-9)
-
-
-def annealed_keep_share_at(
-    epoch: int,
-    prune_ratio: float,
-    warmup_epochs: int,
-    prune_epochs: int,
-    shape: ScheduleShape,
-    max_epochs: int,
-    anneal: float,
-) -> float:
-    """A keep share with full data in the warm-up and in the last ``floor(anneal * max_epochs)`` epochs (none in
-    a fit too short for one) and a constant share ``q`` in between, ``q`` chosen so the run forwards as many
-    samples as the standard schedule (:func:`keep_share_at`) at the same ``prune_ratio`` (clipped to
-    ``[0, 1]``): InfoBatch's annealing at an equal budget.
-
-    Example::
-
-        >>> [round(annealed_keep_share_at(e, 0.5, 1, 1, "step", 8, 0.125), 3) for e in range(8)]
-        [1.0, 0.417, 0.417, 0.417, 0.417, 0.417, 0.417, 1.0]
-    """
-    annealed = min(annealed_epochs(max_epochs, anneal), max(max_epochs - warmup_epochs, 0))
-    pruned_epochs = max_epochs - warmup_epochs - annealed
-    if epoch < warmup_epochs or epoch >= max_epochs - annealed or pruned_epochs <= 0:
-        return 1.0
-    target = sum(keep_share_at(e, prune_ratio, warmup_epochs, prune_epochs, shape) for e in range(max_epochs))
-    return min(1.0, max(0.0, (target - warmup_epochs - annealed) / pruned_epochs))
 
 
 def infobatch_plan(

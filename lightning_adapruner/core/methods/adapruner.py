@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Literal
 
 import torch
 from torch import Tensor
 
 from lightning_adapruner.core import functional as F
+from lightning_adapruner.core.functional.schedule import KeepSchedule
 from lightning_adapruner.core.method import EpochLayout, Observations, PruningMethod
-from lightning_adapruner.core.schedule import KeepSchedule
-
-log = logging.getLogger(__name__)
 
 Mode = Literal["sampler", "soft"]
 NetworkWeights = Literal["score", "normalized", "none"]
@@ -59,7 +56,6 @@ class AdaPruner(PruningMethod):
     """
 
     name = "adapruner"
-    nonnegative_loss = True
 
     def __init__(
         self,
@@ -76,7 +72,6 @@ class AdaPruner(PruningMethod):
         selection: Selection = "dynamic",
         anneal: float = 0.0,
     ) -> None:
-        super().__init__()
         _choice("mode", mode, ("sampler", "soft"))
         if network_weights is None:
             network_weights = "score" if mode == "soft" else "none"
@@ -100,16 +95,12 @@ class AdaPruner(PruningMethod):
             float(mask_weight_decay),
         )
         self.anneal = float(anneal)
-        self.nested = selection == "nested"
+        super().__init__(nested=selection == "nested", nonnegative_loss=True, forward_all=mode == "soft")
         self.add_state("logits", float(init_logit))
         self.add_state("momentum", 0.0)
         self.add_state("k", self.k_start, per_sample=False)
         self.add_state("lam", self.lambda_init, per_sample=False)
         self._path: F.Trajectory | None = None
-
-    @property
-    def forward_all(self) -> bool:
-        return self.mode == "soft"
 
     def setup(self) -> None:
         self.k_delta = (self.k_end - self.k_start) / max(sum(self.fit.planned_batches), 1)

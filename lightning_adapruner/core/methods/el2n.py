@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch import Tensor
 
 from lightning_adapruner.core import functional as F
 from lightning_adapruner.core.method import EpochLayout, Observations, PruningMethod
-
-log = logging.getLogger(__name__)
 
 
 class EL2NPruning(PruningMethod):
@@ -26,11 +22,9 @@ class EL2NPruning(PruningMethod):
     """
 
     name = "el2n"
-    inputs = ("logits", "targets")
-    statistics = ("el2n",)
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(inputs=("logits", "targets"), statistics=("el2n",))
         self.add_state("score_sum", 0.0)
         self.add_state("score_count", 0, dtype=torch.int32)
         self._scoring = True
@@ -42,9 +36,9 @@ class EL2NPruning(PruningMethod):
     def begin_epoch(self, layout: EpochLayout) -> None:
         self._scoring = layout.epoch < self.fit.schedule.warmup_epochs
 
-    def observe(self, loss: Tensor, logits: Tensor, targets: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+    def observe(self, loss: Tensor, **inputs: Tensor) -> dict[str, Tensor]:
         # after the warm-up the score is fixed: skip the softmax (update ignores these epochs)
-        return {"el2n": F.el2n_scores(logits, targets) if self._scoring else loss}
+        return {"el2n": F.el2n_scores(inputs["logits"], inputs["targets"]) if self._scoring else loss}
 
     def update(self, observations: Observations) -> None:
         if observations.epoch >= self.fit.schedule.warmup_epochs:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch import Tensor
 
 from lightning_adapruner.core import functional as F
 from lightning_adapruner.core.method import Observations, PruningMethod
-
-log = logging.getLogger(__name__)
 
 
 class ForgettingPruning(PruningMethod):
@@ -26,17 +22,15 @@ class ForgettingPruning(PruningMethod):
     """
 
     name = "forgetting"
-    inputs = ("logits", "targets")
-    statistics = ("correct",)
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(inputs=("logits", "targets"), statistics=("correct",))
         self.add_state("prev_correct", -1, dtype=torch.int8)
         self.add_state("forgets", 0, dtype=torch.int32)
         self.add_state("ever_correct", False, dtype=torch.bool)
 
-    def observe(self, loss: Tensor, logits: Tensor, targets: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
-        return {"correct": (logits.argmax(-1) == targets).float()}
+    def observe(self, loss: Tensor, **inputs: Tensor) -> dict[str, Tensor]:
+        return {"correct": (inputs["logits"].argmax(-1) == inputs["targets"]).float()}
 
     def update(self, observations: Observations) -> None:
         idx, correct = observations.indices, observations.stats["correct"] > 0.5

@@ -8,8 +8,8 @@ import torch
 from torch import Tensor
 
 from lightning_adapruner.core import functional as F
+from lightning_adapruner.core.functional.schedule import KeepSchedule
 from lightning_adapruner.core.method import EpochLayout, Observations, PruningMethod
-from lightning_adapruner.core.schedule import KeepSchedule
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +32,15 @@ class InfoBatchPruning(PruningMethod):
 
     Example::
 
-        >>> InfoBatchPruning().name, InfoBatchPruning.nested
+        >>> InfoBatchPruning().name, InfoBatchPruning().nested
         ('infobatch', False)
     """
 
     name = "infobatch"
-    nested = False
+    beyond_design_epochs: Tensor  # declared state the method reassigns (add_state allocates it at the fit's start)
 
     def __init__(self, prune_share: float = 0.5, anneal: float = 0.125) -> None:
-        super().__init__()
+        super().__init__(nested=False)
         if not 0.0 < prune_share <= 1.0:
             raise ValueError(f"prune_share must be in (0, 1], got {prune_share!r}")
         if not 0.0 <= anneal < 1.0:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch import Tensor
 
 from lightning_adapruner.core import functional as F
-from lightning_adapruner.core.method import PruningMethod
-
-log = logging.getLogger(__name__)
+from lightning_adapruner.core.method import Observations, PruningMethod
 
 
 class RandomPruning(PruningMethod):
@@ -28,14 +24,16 @@ class RandomPruning(PruningMethod):
         ('random', 'random_dynamic')
     """
 
-    needs_evidence = False
+    name = "random"
 
     def __init__(self, dynamic: bool = False) -> None:
-        super().__init__()
         self.dynamic = bool(dynamic)
-        self.nested = not self.dynamic
-        self.name = "random_dynamic" if self.dynamic else "random"  # type: ignore[misc]
+        name = "random_dynamic" if self.dynamic else "random"
+        super().__init__(name=name, nested=not self.dynamic, needs_evidence=False)
         self.add_state("priority", _uniform)
+
+    def update(self, observations: Observations) -> None:
+        """Random pruning learns nothing from the losses."""
 
     def plan(self, candidates: Tensor, budget: int, epoch: int) -> Tensor:
         if self.dynamic:
@@ -54,23 +52,23 @@ class RS2Pruning(PruningMethod):
 
     Example::
 
-        >>> RS2Pruning().name, RS2Pruning.nested
+        >>> RS2Pruning().name, RS2Pruning().nested
         ('rs2', False)
     """
 
     name = "rs2"
-    nested = False
-    needs_evidence = False
+    perm: Tensor  # declared state the method reassigns (add_state allocates it when the fit starts)
+    round: Tensor
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(nested=False, needs_evidence=False)
         self.add_state("perm", _permutation)
         self.add_state("position", 0, dtype=torch.long, per_sample=False)  # how much of the round's permutation is used
         self.add_state("round", 0, dtype=torch.long, per_sample=False)
 
     def _next_round(self) -> Tensor:
         self.round += 1
-        gen = F.generator(self.fit.seed, self.round, F.selection.STREAM_METHOD + 1)
+        gen = F.generator(self.fit.seed, int(self.round), F.selection.STREAM_METHOD + 1)
         return torch.randperm(self.fit.num_samples, generator=gen, dtype=self.perm.dtype)
 
     def plan(self, candidates: Tensor, budget: int, epoch: int) -> Tensor:
@@ -78,6 +76,9 @@ class RS2Pruning(PruningMethod):
         self.perm = perm
         self.position.fill_(position)
         return kept
+
+    def update(self, observations: Observations) -> None:
+        """RS2 learns nothing from the losses: the permutations decide."""
 
     def final_subset(self, candidates: Tensor, k: int, epoch: int) -> Tensor:
         """RS2 has no static subset: ``k`` samples drawn uniformly."""

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch import Tensor
 
 from lightning_adapruner.core import functional as F
 from lightning_adapruner.core.method import Observations, PruningMethod
-
-log = logging.getLogger(__name__)
 
 
 class SeTaPruning(PruningMethod):
@@ -36,10 +32,10 @@ class SeTaPruning(PruningMethod):
     """
 
     name = "seta"
-    nested = False
+    widened_groups: Tensor  # declared state the method reassigns (add_state allocates it when the fit starts)
 
     def __init__(self, num_groups: int = 5, window_scale: float = 0.9, anneal: float = 0.125) -> None:
-        super().__init__()
+        super().__init__(nested=False)
         if not isinstance(num_groups, int) or num_groups < 1:
             raise ValueError(f"num_groups must be an int >= 1, got {num_groups!r}")
         if not 0.0 < window_scale <= 1.0 or not 0.0 <= anneal < 1.0:

@@ -26,5 +26,5 @@ def test_el2n_needs_a_warm_up():
 def test_el2n_score_is_the_reference_formula():
     logits, y = torch.randn(5, 3), torch.tensor([0, 1, 2, 0, 1])
     expected = (torch.softmax(logits, -1) - torch.nn.functional.one_hot(y, 3)).norm(dim=-1)
-    assert torch.allclose(EL2NPruning().observe(torch.zeros(5), logits, y)["el2n"], expected)
+    assert torch.allclose(EL2NPruning().observe(torch.zeros(5), logits=logits, targets=y)["el2n"], expected)
     assert torch.allclose(F.el2n_scores(logits, y), expected)

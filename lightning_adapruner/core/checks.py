@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import numbers
 from collections.abc import Callable
@@ -10,8 +9,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-
-log = logging.getLogger(__name__)
 
 
 def check_ratio(value: Any, name: str = "prune_ratio") -> float:
@@ -194,7 +191,7 @@ def check_fit(trainer: Any, pl_module: Any, pruning: Any, harness: type) -> None
             f"`class {name}(PruningPerformanceController, LightningModule)` and return "
             "`self.pruning_loss(per_sample_loss)` from training_step"
         )
-    others = [c for c in trainer.callbacks if isinstance(c, harness)]
+    others: list[Any] = [c for c in trainer.callbacks if isinstance(c, harness)]
     if len(others) > 1:
         names = ", ".join(f"{type(c).__name__}({c.method.name}, {c.target.describe()})" for c in others)
         raise ValueError(f"one pruning callback drives a fit, got {len(others)}: keep one of {names}")
