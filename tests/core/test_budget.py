@@ -2,6 +2,7 @@
 
 import lightning as L
 import pytest
+import torch
 from helpers import TinyModel, loader, random_dataset, trainer
 
 from lightning_adapruner import (
@@ -78,3 +79,33 @@ def test_a_resume_with_another_budget_is_refused(tmp_path):
         trainer(max_epochs=3, callbacks=[resumed]).fit(
             TinyModel(), loader(random_dataset(320), 32), ckpt_path=tmp_path / "epoch=1.ckpt"
         )
+
+
+class _WeightRecorder(TinyModel):
+    """Records, per step, the loss the harness returns minus the plain mean of the per-sample losses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight_gaps: list[float] = []
+
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        with torch.no_grad():
+            self.weight_gaps.append(float((loss - self.per_sample_loss(batch).mean()).abs()))
+        return loss
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_at_budget_one_every_method_trains_as_full_data_does(method):
+    """The harness by itself costs nothing: at budget 1 every method forwards every sample once per epoch, in the
+    plain loader's batches (650 = 20 x 32 + 10: the same tail), with unit loss weights, so the only difference from
+    training without the plugin is the shuffle order. (The study measures the rest: a uniform method at budget b
+    against full data for b x epochs, BENCHMARKS.md.)"""
+    L.seed_everything(0)
+    cb = DataPruning(METHODS[method](), budget=1.0, export_dir=False)
+    model = _WeightRecorder()
+    trainer(max_epochs=3, callbacks=[cb]).fit(model, loader(random_dataset(650), 32))
+    for epoch in range(3):
+        assert model.seen_in(epoch).sort().values.tolist() == list(range(650))
+        assert [b.numel() for b in model.seen[epoch]] == [32] * 20 + [10]
+    assert max(model.weight_gaps) < 1e-6 and cb.prune_ratio == 0.0
