@@ -145,7 +145,9 @@ def convergence_line(runs: Sequence[Run]) -> list[str]:
     return out
 
 
-def study_text(results: Path) -> str:
+def study_text(results: Path, verdict_lines: bool = True) -> str:
+    """The study's tables per setting; ``verdict_lines=False`` leaves out the per-budget sentences (the README's
+    shorter copy: the tables hold the same numbers)."""
     runs, notes = dedupe_runs(load_runs_jsonl(results))
     main = [r for r in runs if not (r.method == FULL_DATA_METHOD and r.reference_epochs != r.epochs)]
     settings = [s for s in _settings(main) if any(r.setting == s and r.method != FULL_DATA_METHOD for r in main)]
@@ -154,7 +156,7 @@ def study_text(results: Path) -> str:
     verdicts = budget_verdicts(main)
     for setting in settings:
         lines += setting_tables(setting, main)
-        if verdicts.get(setting):
+        if verdict_lines and verdicts.get(setting):
             lines += ["", "Per budget:", "", *verdicts[setting]]
         lines.append("")
     lines += [f"- {note}" for note in notes]
@@ -203,9 +205,8 @@ def write_outputs(results: Path, part: str = "study") -> None:
     if part == "variants":
         fill(ROOT / "BENCHMARKS.md", "variants", variants_text(results))
     else:
-        text = study_text(results)
-        fill(ROOT / "BENCHMARKS.md", "study", text)
-        fill(ROOT / "README.md", "results", text)
+        fill(ROOT / "BENCHMARKS.md", "study", study_text(results))
+        fill(ROOT / "README.md", "results", study_text(results, verdict_lines=False))
     print("BENCHMARKS.md" + ("" if part == "variants" else " and README.md") + ": tables rewritten")
 
 
