@@ -8,7 +8,7 @@ mean rule of :func:`lossless_savings` (the mean accuracy within a tolerance of f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -135,36 +135,14 @@ def largest_lossless(rows: Sequence[TableRow], margin_pp: float = LOSSLESS_MARGI
     """
     if not margin_pp >= 0:
         raise ValueError(f"the lossless margin must be >= 0 pp, got {margin_pp!r}")
-    savings = []
-    for setting in settings_of(rows):
-        full = full_data_row(rows, setting)
-        if full is None or full.test_acc.mean is None:
-            continue
-        here = [r for r in rows if r.setting == setting and r.method != FULL_DATA_METHOD]
-        for method in sorted({r.method for r in here}, key=method_order):
-            lossless = [
-                r
-                for r in here
-                if r.method == method
-                and r.share_of_full is not None
-                and r.share_of_full < 1.0  # forwarding full data's count or more saves nothing
-                and r.paired is not None
-                and is_lossless(r.paired, margin_pp)
-            ]
-            best = max(lossless, key=lambda r: 1.0 - r.share_of_full, default=None)  # type: ignore[operator]
-            savings.append(
-                LosslessSaving(
-                    setting=setting,
-                    method=method,
-                    saving=None if best is None else 1.0 - best.share_of_full,  # type: ignore[operator]
-                    prune_ratio_target=None if best is None else best.prune_ratio_target,
-                    test_acc=None if best is None else best.test_acc.mean,
-                    full_acc=full.test_acc.mean,
-                    budget=None if best is None else best.budget,
-                    paired=None if best is None else best.paired,
-                )
-            )
-    return savings
+
+    def share(row: TableRow) -> float | None:
+        return row.share_of_full
+
+    def lossless(row: TableRow, full: TableRow) -> bool:
+        return row.paired is not None and bool(is_lossless(row.paired, margin_pp))
+
+    return _largest_savings(rows, share, lossless, keep_budget=True)
 
 
 def lossless_savings(rows: Sequence[TableRow], tolerance: float = LOSSLESS_TOLERANCE) -> list[LosslessSaving]:
@@ -197,6 +175,25 @@ def lossless_savings(rows: Sequence[TableRow], tolerance: float = LOSSLESS_TOLER
     """
     if not tolerance >= 0:
         raise ValueError(f"tolerance must be >= 0 (in accuracy units: 0.001 is 0.1 pp), got {tolerance!r}")
+
+    def share(row: TableRow) -> float | None:
+        return row.forwarded_vs_full
+
+    def lossless(row: TableRow, full: TableRow) -> bool:
+        assert full.test_acc.mean is not None
+        return row.test_acc.mean is not None and row.test_acc.mean >= full.test_acc.mean - tolerance - _ROUNDING
+
+    return _largest_savings(rows, share, lossless, keep_budget=False)
+
+
+def _largest_savings(
+    rows: Sequence[TableRow],
+    share: Callable[[TableRow], float | None],
+    lossless: Callable[[TableRow, TableRow], bool],
+    keep_budget: bool,
+) -> list[LosslessSaving]:
+    """Per setting with full data and method, the cell of largest saving ``1 - share`` among those that forward
+    less than full data (``share < 1``: forwarding its count or more saves nothing) and pass ``lossless``."""
     savings = []
     for setting in settings_of(rows):
         full = full_data_row(rows, setting)
@@ -204,24 +201,19 @@ def lossless_savings(rows: Sequence[TableRow], tolerance: float = LOSSLESS_TOLER
             continue
         here = [r for r in rows if r.setting == setting and r.method != FULL_DATA_METHOD]
         for method in sorted({r.method for r in here}, key=method_order):
-            lossless = [
-                r
-                for r in here
-                if r.method == method
-                and r.forwarded_vs_full is not None
-                and r.forwarded_vs_full < 1.0  # forwarding full data's count or more saves nothing
-                and r.test_acc.mean is not None
-                and r.test_acc.mean >= full.test_acc.mean - tolerance - _ROUNDING
-            ]
-            best = max(lossless, key=lambda r: 1.0 - r.forwarded_vs_full, default=None)  # type: ignore[operator]
+            saved = {id(r): 1.0 - s for r in here if r.method == method and (s := share(r)) is not None and s < 1.0}
+            qualified = [r for r in here if id(r) in saved and lossless(r, full)]
+            best = max(qualified, key=lambda r: saved[id(r)], default=None)
             savings.append(
                 LosslessSaving(
                     setting=setting,
                     method=method,
-                    saving=None if best is None else 1.0 - best.forwarded_vs_full,  # type: ignore[operator]
+                    saving=None if best is None else saved[id(best)],
                     prune_ratio_target=None if best is None else best.prune_ratio_target,
                     test_acc=None if best is None else best.test_acc.mean,
                     full_acc=full.test_acc.mean,
+                    budget=best.budget if keep_budget and best is not None else None,
+                    paired=best.paired if keep_budget and best is not None else None,
                 )
             )
     return savings
