@@ -135,8 +135,8 @@ def _state_bytes(session: Any) -> int:
 # --------------------------------------------------------------------------------------------- part 2: the session
 def session_arm(n: int, threads: int) -> dict[str, Any]:
     from lightning_adapruner import AdaPruner
-    from lightning_adapruner.core.distributed import SingleProcess
-    from lightning_adapruner.core.session import LoaderFacts, PruningSession
+    from lightning_adapruner.core._distributed import SingleProcess
+    from lightning_adapruner.core._session import LoaderFacts, PruningSession
 
     torch.set_num_threads(threads)
     base = current_rss_mb()

@@ -18,13 +18,13 @@ from typing_extensions import override
 
 from lightning_adapruner.core import _lightning
 from lightning_adapruner.core import functional as F
-from lightning_adapruner.core.checks import check_budget, check_fit, check_int, check_ratio, check_targets
+from lightning_adapruner.core._checks import check_budget, check_fit, check_int, check_ratio, check_targets
+from lightning_adapruner.core._route import TrainLoaderRoute, status
+from lightning_adapruner.core._session import PruningSession
 from lightning_adapruner.core.export import SUBSET_NAME, subset_metadata, write_pruned_subset
 from lightning_adapruner.core.functional.schedule import PruningTarget
 from lightning_adapruner.core.method import PruningMethod
 from lightning_adapruner.core.metrics import epoch_metrics, epoch_status
-from lightning_adapruner.core.route import TrainLoaderRoute, status
-from lightning_adapruner.core.session import PruningSession
 
 
 class DataPruning(Callback):

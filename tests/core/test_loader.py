@@ -19,7 +19,7 @@ from torch.utils.data import (
 
 from lightning_adapruner import AdaptiveDatasetPruning, DataPruning, PruningSampler, RandomPruning
 from lightning_adapruner import functional as F
-from lightning_adapruner.core.loader import UnsupportedLoaderError
+from lightning_adapruner.core._loader import UnsupportedLoaderError
 
 
 def fit_loader(train_loader, epochs=4, model=None, callbacks=(), ratio=0.4, **trainer_kwargs):

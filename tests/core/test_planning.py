@@ -1,4 +1,4 @@
-"""``core/planning.py`` without a Trainer: the evidence policy, the check of a plan and of a schedule."""
+"""``core/_planning.py`` without a Trainer: the evidence policy, the check of a plan and of a schedule."""
 
 from types import SimpleNamespace
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lightning_adapruner import Observations, PruningMethod
-from lightning_adapruner.core.planning import check_plan, check_schedule, choose
+from lightning_adapruner.core._planning import check_plan, check_schedule, choose
 
 
 class KeepLowest(PruningMethod):

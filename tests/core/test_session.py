@@ -63,9 +63,9 @@ def test_the_op_log_does_see_a_host_read():
 
 def test_a_checkpoint_restored_after_the_fit_started_is_applied_at_once():
     """Strategies that restore callbacks after setting up (FSDP, DeepSpeed) hand the state over late."""
-    from lightning_adapruner.core.distributed import SingleProcess
+    from lightning_adapruner.core._distributed import SingleProcess
+    from lightning_adapruner.core._session import LoaderFacts, PruningSession
     from lightning_adapruner.core.functional.schedule import PruningTarget
-    from lightning_adapruner.core.session import LoaderFacts, PruningSession
 
     def session():
         s = PruningSession(AdaPruner(), PruningTarget(prune_ratio=0.4), 1, 1, "linear", 0, False)

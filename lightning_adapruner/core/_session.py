@@ -16,13 +16,13 @@ import torch
 from torch import Tensor
 
 from lightning_adapruner.core import functional as F
-from lightning_adapruner.core.checks import check_batch_loss, check_indices, check_nonnegative, method_inputs
-from lightning_adapruner.core.distributed import Collectives, resync_method
-from lightning_adapruner.core.epoch import EpochRecord
+from lightning_adapruner.core._checks import check_batch_loss, check_indices, check_nonnegative, method_inputs
+from lightning_adapruner.core._distributed import Collectives, resync_method
+from lightning_adapruner.core._epoch import EpochRecord
+from lightning_adapruner.core._planning import check_schedule, choose
 from lightning_adapruner.core.functional.schedule import KeepSchedule, PruningTarget
 from lightning_adapruner.core.method import FitInfo, PruningMethod
 from lightning_adapruner.core.metrics import ComputeLedger
-from lightning_adapruner.core.planning import check_schedule, choose
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ class PruningSession:
         return self._all
 
     def _choose(self, candidates: Tensor, budget: int, epoch: int, final: bool = False) -> Tensor:
-        """``budget`` of ``candidates`` (:func:`~lightning_adapruner.core.planning.choose`); warns once when many
+        """``budget`` of ``candidates`` (:func:`~lightning_adapruner.core._planning.choose`); warns once when many
         had no evidence."""
         kept, unseen = choose(
             self.method, candidates, candidates is self._all, budget, epoch, self.seen, self.facts.labels,

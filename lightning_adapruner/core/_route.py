@@ -14,17 +14,17 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 
 from lightning_adapruner.core import _lightning
+from lightning_adapruner.core._distributed import collectives_for
+from lightning_adapruner.core._epoch import EpochRecord
+from lightning_adapruner.core._loader import LoaderInfo, inspect_train_loader, with_sampler
+from lightning_adapruner.core._session import LoaderFacts, PruningSession
 from lightning_adapruner.core.dataset import training_labels
-from lightning_adapruner.core.distributed import collectives_for
-from lightning_adapruner.core.epoch import EpochRecord
-from lightning_adapruner.core.loader import LoaderInfo, inspect_train_loader, with_sampler
 from lightning_adapruner.core.sampler import PruningSampler
-from lightning_adapruner.core.session import LoaderFacts, PruningSession
 
 
 class TrainLoaderRoute:
     """Hands Lightning, for every epoch, the user's training loader drawing the epoch's planned samples, and starts
-    the fit's :class:`~lightning_adapruner.core.session.PruningSession` at its first request.
+    the fit's :class:`~lightning_adapruner.core._session.PruningSession` at its first request.
 
     Installed for one fit (:meth:`close` undoes it). Lightning re-sizes an epoch only when it reloads the train
     loader, so the route asks it to reload every epoch; it returns the same loader object while the user's own
