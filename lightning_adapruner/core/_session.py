@@ -205,13 +205,17 @@ class PruningSession:
         if self._unchecked:  # the data request: a point every rank reaches in step (no callback in between)
             resync_method(self.method, self.comm, self.facts.device)
             self._unchecked = False
-        budget = self.budget(epoch)
-        kept = self._grown(budget, epoch)
+        self.record = self._record_for(epoch, self._select(self.budget(epoch), epoch))
+        return self.record
+
+    def _select(self, budget: int, epoch: int, final: bool = False) -> Tensor:
+        """``budget`` samples for ``epoch`` (or, ``final``, the export after it): the kept set grown at random
+        (:meth:`_grown`), else the candidates themselves when the budget takes them all, else the method's choice."""
+        kept = self._grown(budget, epoch + 1 if final else epoch)
         if kept is None:
             candidates = self._candidates(budget)
-            kept = candidates if budget == candidates.numel() else self._choose(candidates, budget, epoch)
-        self.record = self._record_for(epoch, kept)
-        return self.record
+            kept = candidates if budget == candidates.numel() else self._choose(candidates, budget, epoch, final)
+        return kept
 
     def _grown(self, budget: int, epoch: int) -> Tensor | None:
         """For a nested method asked for more samples than it kept but not all (a user's schedule, an export a batch
@@ -397,11 +401,7 @@ class PruningSession:
         """Close the fit: the exported subset of ``round((1 - p) N)`` samples."""
         self.close()
         k = F.num_kept(self.facts.num_samples, self.schedule.keep_fraction)
-        kept = self._grown(k, epoch + 1)
-        if kept is None:
-            candidates = self._candidates(k)
-            kept = candidates if k == candidates.numel() else self._choose(candidates, k, epoch, final=True)
-        return torch.sort(kept.long()).values
+        return torch.sort(self._select(k, epoch, final=True).long()).values
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
