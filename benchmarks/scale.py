@@ -95,7 +95,7 @@ def fit_arm(arm: str, n: int, threads: int) -> dict[str, Any]:
 
 def _time(cb: Any, attribute: str, timings: dict[str, list[float]]) -> None:
     """Time every session.plan (minus the shuffle inside it) and session.close of the callback's fits."""
-    from lightning_adapruner.core import session as session_module
+    from lightning_adapruner.core import _session as session_module
 
     original_plan, original_close = session_module.PruningSession.plan, session_module.PruningSession.close
 
@@ -136,7 +136,8 @@ def _state_bytes(session: Any) -> int:
 def session_arm(n: int, threads: int) -> dict[str, Any]:
     from lightning_adapruner import AdaPruner
     from lightning_adapruner.core._distributed import SingleProcess
-    from lightning_adapruner.core._session import LoaderFacts, PruningSession
+    from lightning_adapruner.core._loader import LoaderFacts
+    from lightning_adapruner.core._session import PruningSession
 
     torch.set_num_threads(threads)
     base = current_rss_mb()

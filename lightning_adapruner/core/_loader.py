@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
+from torch import Tensor
 from torch.utils.data import (
     BatchSampler,
     DataLoader,
@@ -34,6 +36,32 @@ class LoaderInfo:
     batch_size: int
     drop_last: bool
     shuffle: bool
+
+
+@dataclass(frozen=True)
+class LoaderFacts:
+    """What the session needs to know about the training loader and the trainer.
+
+    Attributes:
+        num_samples: the training set's length ``N``.
+        batch_size: samples per batch on one rank; drop_last: the loader drops a short last batch.
+        shuffle: the loader shuffles (each epoch's order is drawn from the seed).
+        limit_batches: ``Trainer(limit_train_batches)``.
+        max_epochs: ``Trainer(max_epochs)``.
+        val_check_batches: ``Trainer(val_check_interval)`` when it counts batches (an int), else ``None``.
+        device: where the state lives; labels: class labels ``[N]`` when known.
+    """
+
+    num_samples: int
+    batch_size: int
+    drop_last: bool
+    shuffle: bool
+    limit_batches: int | float
+    max_epochs: int
+    device: torch.device
+    labels: Tensor | None = None
+    val_check_batches: int | None = None
+    debug_run: bool = False  # Trainer(fast_dev_run): a wiring check of a few batches
 
 
 def inspect_train_loader(loader: object, plugin: str = "DataPruning") -> LoaderInfo:

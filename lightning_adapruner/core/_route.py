@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
@@ -15,11 +15,13 @@ from torch import Tensor
 
 from lightning_adapruner.core import _lightning
 from lightning_adapruner.core._distributed import collectives_for
-from lightning_adapruner.core._epoch import EpochRecord
-from lightning_adapruner.core._loader import LoaderInfo, inspect_train_loader, with_sampler
-from lightning_adapruner.core._session import LoaderFacts, PruningSession
+from lightning_adapruner.core._loader import LoaderFacts, LoaderInfo, inspect_train_loader, with_sampler
 from lightning_adapruner.core.dataset import training_labels
 from lightning_adapruner.core.sampler import PruningSampler
+
+if TYPE_CHECKING:  # handed in by the callback: the route drives a session, it does not build one
+    from lightning_adapruner.core._epoch import EpochRecord
+    from lightning_adapruner.core._session import PruningSession
 
 
 class TrainLoaderRoute:

@@ -9,7 +9,6 @@ statistics are gathered every step), so every rank holds the same state without 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -19,6 +18,7 @@ from lightning_adapruner.core import functional as F
 from lightning_adapruner.core._checks import check_batch_loss, check_indices, check_nonnegative, method_inputs
 from lightning_adapruner.core._distributed import Collectives, resync_method
 from lightning_adapruner.core._epoch import EpochRecord
+from lightning_adapruner.core._loader import LoaderFacts
 from lightning_adapruner.core._planning import check_schedule, choose
 from lightning_adapruner.core.functional.schedule import KeepSchedule, PruningTarget
 from lightning_adapruner.core.method import FitInfo, PruningMethod
@@ -28,32 +28,6 @@ log = logging.getLogger(__name__)
 
 STATE_VERSION = 2
 UNSEEN_WARN_SHARE = 0.1  # a cut that ranks more never-forwarded candidates than this share is reported once
-
-
-@dataclass(frozen=True)
-class LoaderFacts:
-    """What the session needs to know about the training loader and the trainer.
-
-    Attributes:
-        num_samples: the training set's length ``N``.
-        batch_size: samples per batch on one rank; drop_last: the loader drops a short last batch.
-        shuffle: the loader shuffles (each epoch's order is drawn from the seed).
-        limit_batches: ``Trainer(limit_train_batches)``.
-        max_epochs: ``Trainer(max_epochs)``.
-        val_check_batches: ``Trainer(val_check_interval)`` when it counts batches (an int), else ``None``.
-        device: where the state lives; labels: class labels ``[N]`` when known.
-    """
-
-    num_samples: int
-    batch_size: int
-    drop_last: bool
-    shuffle: bool
-    limit_batches: int | float
-    max_epochs: int
-    device: torch.device
-    labels: Tensor | None = None
-    val_check_batches: int | None = None
-    debug_run: bool = False  # Trainer(fast_dev_run): a wiring check of a few batches
 
 
 class PruningSession:

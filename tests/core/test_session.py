@@ -64,7 +64,8 @@ def test_the_op_log_does_see_a_host_read():
 def test_a_checkpoint_restored_after_the_fit_started_is_applied_at_once():
     """Strategies that restore callbacks after setting up (FSDP, DeepSpeed) hand the state over late."""
     from lightning_adapruner.core._distributed import SingleProcess
-    from lightning_adapruner.core._session import LoaderFacts, PruningSession
+    from lightning_adapruner.core._loader import LoaderFacts
+    from lightning_adapruner.core._session import PruningSession
     from lightning_adapruner.core.functional.schedule import PruningTarget
 
     def session():
