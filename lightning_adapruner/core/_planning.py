@@ -3,8 +3,6 @@ forwarded, the class floor, and the check of what a plan returns. Lightning-free
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -42,7 +40,7 @@ def check_schedule(
                 "validate by a share of the epoch (a float val_check_interval) or every few epochs instead"
             )
     if class_floor and facts.labels is not None:
-        floors = int(torch.bincount(facts.labels.long()).clamp(max=class_floor).sum())
+        floors = F.floor_total(facts.labels, class_floor)
         if floors > min(budgets):
             raise ValueError(
                 f"class_floor={class_floor} needs {floors} samples but the smallest epoch keeps {min(budgets)}: "
@@ -66,8 +64,8 @@ def choose(
     had no evidence.
 
     Candidates without evidence (never forwarded, or see :meth:`PruningMethod.evidence`) are kept at the cut's
-    own rate, drawn at random, and the method plans the rest among the others with no class floor (its part of
-    the budget may be too small for one); a class of the merged set short of ``class_floor`` then gets its
+    own rate, drawn at random, and the method plans the rest among the others (its class floor applies only
+    where it fits that part of the budget); a class of the merged set short of ``class_floor`` then gets its
     missing samples at random. ``every``: the candidates are ``arange(N)`` (positions
     are samples, which spares a gather).
     """
@@ -86,7 +84,7 @@ def choose(
         drawn = F.random_pick(unknown, quota, F.generator(seed, epoch, F.selection.STREAM_UNSEEN))
         others = (~unknown).nonzero().flatten() if every else candidates[~unknown]
         kept = torch.cat([
-            _without_floor(method, pick, others.to(candidates.dtype), budget - quota, epoch).to(candidates.dtype),
+            pick(others.to(candidates.dtype), budget - quota, epoch).to(candidates.dtype),
             (drawn.nonzero().flatten() if every else candidates[drawn]).to(candidates.dtype),
         ])  # fmt: skip
     if class_floor and labels is not None:
@@ -94,19 +92,6 @@ def choose(
         kept = F.enforce_class_floor(kept, candidates, labels, class_floor, gen)
     check_plan(type(method).__name__, kept, candidates, every, budget, epoch, seen.numel())
     return kept.to(candidates.dtype), unseen
-
-
-def _without_floor(
-    method: PruningMethod, pick: Callable[[Tensor, int, int], Tensor], candidates: Tensor, budget: int, epoch: int
-) -> Tensor:
-    info = method.info
-    if info is None or not info.class_floor:
-        return pick(candidates, budget, epoch)
-    method.info = dataclasses.replace(info, class_floor=0)
-    try:
-        return pick(candidates, budget, epoch)
-    finally:
-        method.info = info
 
 
 def check_plan(name: str, kept: Tensor, candidates: Tensor, every: bool, budget: int, epoch: int, n: int) -> None:

@@ -314,12 +314,15 @@ class PruningMethod(ABC):
         return self.info
 
     def select_top(self, candidates: Tensor, budget: int, scores: Tensor, epoch: int) -> Tensor:
-        """The ``budget`` candidates of highest ``scores[candidate]``: seeded ties, the fit's class floor."""
+        """The ``budget`` candidates of highest ``scores[candidate]``: seeded ties, and the fit's class floor where
+        the floors fit the budget (where they do not, as in the part of a cut left after the samples without
+        evidence, the harness tops short classes up at random after the plan)."""
         info = self.fit
         candidates = candidates.cpu()
         labels = None if info.labels is None else info.labels[candidates]
+        floor = info.class_floor if labels is not None and F.floor_total(labels, info.class_floor) <= budget else 0
         gen = F.generator(info.seed, epoch, F.selection.STREAM_TIES)
-        return candidates[F.select_top(scores.cpu()[candidates], budget, gen, labels, info.class_floor)]
+        return candidates[F.select_top(scores.cpu()[candidates], budget, gen, labels, floor)]
 
     # ------------------------------------------------------------------ hooks
     def setup(self) -> None:  # noqa: B027 - an optional hook: nothing by default

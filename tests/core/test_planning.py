@@ -7,6 +7,8 @@ import torch
 
 from lightning_adapruner import Observations, PruningMethod
 from lightning_adapruner.core._planning import check_plan, check_schedule, choose
+from lightning_adapruner.core.functional.schedule import KeepSchedule
+from lightning_adapruner.core.method import FitInfo
 
 
 class KeepLowest(PruningMethod):
@@ -101,3 +103,30 @@ def test_a_schedule_that_cannot_run_names_the_setting_to_change():
     with pytest.raises(ValueError, match="class_floor=10 needs 40 samples but the smallest epoch keeps 30"):
         check_schedule([100, 30], (10, 3), _facts(labels=labels), 1, "prune_ratio=0.7", 10)
     check_schedule([100, 40], (10, 4), _facts(labels=labels), 1, "prune_ratio=0.6", 10)  # 40 fits the floors
+
+
+class KeepLowestByScore(KeepLowest):
+    """Ranks by score through ``select_top``, so the fit's class floor applies in the plan where it fits."""
+
+    def plan(self, candidates: torch.Tensor, budget: int, epoch: int) -> torch.Tensor:
+        self.offered.append(candidates.clone())
+        self.planned = self.select_top(candidates, budget, -torch.arange(self.fit.num_samples).float(), epoch)
+        return self.planned
+
+
+@pytest.mark.parametrize(("budget", "floor_in_plan"), [(40, False), (80, True)])
+def test_the_class_floor_applies_in_the_ranked_part_only_where_it_fits(budget, floor_in_plan):
+    """0..39 forwarded, 40..99 never; class 1 is 30..39 and 90..99. The plan ranks the seen ones for
+    ``budget - quota`` places: 16 are too few for the floors (10 + 10), 32 are enough. Either way the merged set
+    holds both floors, and the fit's facts are never swapped out under the method."""
+    labels = ((torch.arange(100) % 60) >= 30).long() * (torch.arange(100) % 60 < 40).long()
+    labels[90:] = 1
+    seen = torch.arange(100) < 40
+    method = KeepLowestByScore()
+    info = FitInfo(100, KeepSchedule(0.6, 1, 1, "step", 2), (1, 1), 0, torch.device("cpu"), labels, 10)
+    method.reset(info)
+    kept, unseen = _choose(method, seen, budget=budget, labels=labels, class_floor=10)
+    assert unseen == 60 and kept.numel() == budget and kept.unique().numel() == budget
+    assert torch.bincount(labels[kept], minlength=2).min() >= 10
+    assert (set(range(30, 40)) <= set(method.planned.tolist())) == floor_in_plan  # class 1's best, by score
+    assert method.info is info

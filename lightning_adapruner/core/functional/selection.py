@@ -172,6 +172,19 @@ def epoch_order(
     return kept[:total]
 
 
+def floor_total(labels: Tensor, class_floor: int) -> int:
+    """Samples the class floors take among samples of ``labels``: ``sum_c min(class_floor, |c|)``.
+
+    Example::
+
+        >>> floor_total(torch.tensor([0, 0, 0, 1]), 2)
+        3
+    """
+    if class_floor <= 0 or labels.numel() == 0:
+        return 0
+    return int(torch.bincount(labels.long()).clamp(max=class_floor).sum())
+
+
 def enforce_class_floor(
     kept: Tensor, candidates: Tensor, labels: Tensor, class_floor: int, gen: torch.Generator
 ) -> Tensor:
