@@ -1,4 +1,4 @@
-"""The per-step path of the session: no operation that would synchronise the host with a GPU."""
+"""`PruningSession` without a Trainer (a whole fit, its budget, its choices) and its per-step path (no host sync)."""
 
 import torch
 from helpers import TinyModel, loader, random_dataset, trainer
@@ -85,3 +85,50 @@ def test_a_checkpoint_restored_after_the_fit_started_is_applied_at_once():
     late.load_state_dict(state)
     assert late.restored and late.closed_epoch == 0 and late.plan(1).epoch == 1
     assert torch.equal(late.method.logits, first.method.logits) and torch.equal(late.kept, first.kept)
+
+
+def _fit_without_a_trainer(target, epochs=5, n=200, batch=16, seed=0):
+    """Drive a session through a whole fit as the callback would: plan, one loss per batch, close, finish."""
+    from lightning_adapruner.core._distributed import SingleProcess
+    from lightning_adapruner.core._loader import LoaderFacts
+    from lightning_adapruner.core._session import PruningSession
+
+    session = PruningSession(AdaPruner(), target, 1, None, "linear", 0, False)
+    session.start(LoaderFacts(n, batch, False, True, 1.0, epochs, torch.device("cpu")), SingleProcess(), seed)
+    losses = torch.rand(n, generator=torch.Generator().manual_seed(seed))
+    planned = []
+    for epoch in range(epochs):
+        record = session.plan(epoch)
+        planned.append(record.order_cpu[: record.num_unique].clone())
+        for step in range(record.num_batches):
+            network = session.network_loss(losses[record.indices(step)].requires_grad_())
+            assert network.requires_grad
+            session.end_batch(True)
+    return session, planned, session.finish(epochs - 1)
+
+
+def test_a_whole_fit_through_the_session_meets_its_budget_to_the_sample():
+    from lightning_adapruner.core.functional.schedule import PruningTarget
+
+    session, planned, exported = _fit_without_a_trainer(PruningTarget(budget=0.6))
+    assert session.ledger.forwarded == sum(p.numel() for p in planned) == round(0.6 * 200 * 5)
+    assert session.ledger.full == 200 * 5 and abs(session.ledger.saved_share - 0.4) < 1e-12
+    assert planned[0].numel() == 200 and all(len(set(p.tolist())) == p.numel() for p in planned)
+    assert bool(session.seen.all()) and session.closed_epoch == 4
+    assert exported.numel() == round(session.schedule.keep_fraction * 200)
+    again = _fit_without_a_trainer(PruningTarget(budget=0.6))
+    assert all(torch.equal(a, b) for a, b in zip(planned, again[1])) and torch.equal(exported, again[2])
+    other = _fit_without_a_trainer(PruningTarget(budget=0.6), seed=1)
+    assert not all(torch.equal(a, b) for a, b in zip(planned, other[1]))
+
+
+def test_the_session_keeps_the_samples_its_method_ranks_highest():
+    """AdaPruner's logits fall with low loss (T2 pushes easy samples out): after warm-up the cut drops mostly
+    the samples whose loss was lowest."""
+    from lightning_adapruner.core.functional.schedule import PruningTarget
+
+    session, planned, _ = _fit_without_a_trainer(PruningTarget(prune_ratio=0.5), epochs=3)
+    losses = torch.rand(200, generator=torch.Generator().manual_seed(0))
+    kept = set(planned[1].tolist())
+    cut = [i for i in range(200) if i not in kept]
+    assert losses[cut].mean() < losses[list(kept)].mean()
