@@ -3,7 +3,8 @@
 A method is a plain object (no Lightning inside). It *declares* its state with :meth:`PruningMethod.add_state`
 (the torchmetrics ``add_state`` idea); allocation, device moves, saving, loading and versioning of declared
 state are written once here, on plain tensors the callback owns rather than module buffers (module state
-would be re-broadcast by DDP every step and cast by precision plugins: BENCHMARKS.md measures both). The harness (:class:`~lightning_adapruner.DataPruning`) calls, per fit::
+would be re-broadcast by DDP every step and cast by precision plugins: BENCHMARKS.md measures both). The
+harness (:class:`~lightning_adapruner.DataPruning`) calls, per fit::
 
     setup()                                  once the dataset size is known (state already allocated)
     per epoch:  keep_share(epoch, schedule)  -> the epoch's budget     (default: the harness schedule)
