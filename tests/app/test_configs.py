@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -30,9 +31,9 @@ CONF = config_dir()
 GROUPS = ("data", "model", "pruning", "pruning/harness", "trainer", "callbacks", "logger", "experiment")
 # Files the compose-and-instantiate tests below leave out, and why.
 NOT_INSTANTIATED = {
-    "hydra/launcher/submitit_slurm.yaml": (
-        "an opt-in SLURM launcher; instantiating it needs the hydra-submitit-launcher plugin, which the tests "
-        "do not install (test_submitit_launcher_example_is_opt_in only parses it)"
+    "hydra/launcher/slurm.yaml": (
+        "the opt-in SLURM launcher: it needs sbatch to launch anything; "
+        "test_the_slurm_launcher_asks_slurm_for_what_trainer_multinode_runs renders its job script instead"
     ),
 }
 # Trainer settings that run on this CPU-only machine; the GPU configs are checked before these are applied.
@@ -255,8 +256,44 @@ def test_paper_presets_match_the_paper(tmp_path, name, cutout):
     assert (cfg.pruning.callback.method.mode, cfg.pruning.retrain) == ("soft", True)
 
 
-def test_submitit_launcher_example_is_opt_in():
-    path = CONF / "hydra" / "launcher" / "submitit_slurm.yaml"
-    launcher = OmegaConf.load(path)
-    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+def test_the_slurm_launcher_asks_slurm_for_what_trainer_multinode_runs(tmp_path, monkeypatch):
+    """``-m hydra/launcher=slurm trainer=multinode``: the plugin's own launch path, stopped where submitit would
+    call sbatch, renders a job script asking for the trainer's nodes and one task per device (the tasks that
+    ``tests/core/test_multinode.py`` runs under SLURM's environment)."""
+    import shutil
+
+    import submitit
+    from hydra.core.hydra_config import HydraConfig
+
     assert "hydra/launcher" not in (CONF / "train.yaml").read_text()  # the basic launcher stays the default
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "srun").write_text("#!/bin/sh\nexit 1\n")  # submitit only checks that srun exists
+    (fake / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    assert shutil.which("srun")
+    overrides = [
+        "hydra/launcher=slurm",
+        "trainer=multinode",
+        f"hydra.sweep.dir={tmp_path}",
+        "hydra.launcher.partition=gpu",
+    ]
+    with initialize_config_dir(str(CONF), version_base=None):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    launcher = instantiate(cfg.hydra.launcher)
+    launcher.config = cfg
+    executors = []
+
+    def stop_before_sbatch(executor, *args):
+        executors.append(executor)
+        raise InterruptedError
+
+    monkeypatch.setattr(submitit.AutoExecutor, "map_array", stop_before_sbatch)
+    with pytest.raises(InterruptedError):
+        launcher.launch([["seed=0"]], 0)
+    script = executors[0]._executor._make_submission_file_text("python -m lightning_adapruner.app.train", "job")
+    nodes, devices = cfg.trainer.num_nodes, cfg.trainer.devices
+    assert (nodes, devices) == (2, 4)
+    for line in (f"--nodes={nodes}", f"--ntasks-per-node={devices}", f"--gpus-per-node={devices}", "--partition=gpu"):
+        assert f"#SBATCH {line}\n" in script, script
