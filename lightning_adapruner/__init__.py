@@ -2,11 +2,13 @@
 
 Add :class:`DataPruning` (or its AdaPruner preset :class:`AdaptiveDatasetPruning`) to the Trainer, mix
 :class:`PruningPerformanceController` into the LightningModule and return ``self.pruning_loss(per_sample_loss)``
-from ``training_step``. Write a method of your own on :class:`PruningMethod`.
+from ``training_step``. Write a method of your own on :class:`PruningMethod`. For loaders whose sampler cannot be
+replaced (streaming datasets), :class:`BatchSelection` selects within each batch instead.
 """
 
 from lightning_adapruner.core import functional
 from lightning_adapruner.core.adaptive_pruning import AdaptiveDatasetPruning
+from lightning_adapruner.core.batch import BatchSelection
 from lightning_adapruner.core.callback import DataPruning
 from lightning_adapruner.core.controller import PruningPerformanceController
 from lightning_adapruner.core.dataset import IndexedDataset, IndexedSample
@@ -37,6 +39,7 @@ __all__ = [
     "SUBSET_FILE",
     "AdaPruner",
     "AdaptiveDatasetPruning",
+    "BatchSelection",
     "DataPruning",
     "EL2NPruning",
     "EpochLayout",

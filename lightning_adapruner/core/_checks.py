@@ -27,9 +27,11 @@ def check_ratio(value: Any, name: str = "prune_ratio") -> float:
     return number
 
 
-def check_budget(value: Any) -> float:
-    """``value`` as a float in ``(0, 1]``: the share of full data's samples a fit forwards (numbers read as
-    :func:`check_ratio` reads them).
+def check_budget(
+    value: Any, name: str = "budget", meaning: str = "the share of full data's samples forwarded"
+) -> float:
+    """``value`` as a float in ``(0, 1]``: by default the share of full data's samples a fit forwards (numbers
+    read as :func:`check_ratio` reads them).
 
     Example::
 
@@ -38,9 +40,7 @@ def check_budget(value: Any) -> float:
     """
     number = _as_number(value)
     if number is None or not 0.0 < number <= 1.0:
-        raise ValueError(
-            f"budget must be a number in (0, 1] (the share of full data's samples forwarded), got {value!r}"
-        )
+        raise ValueError(f"{name} must be a number in (0, 1] ({meaning}), got {value!r}")
     return number
 
 

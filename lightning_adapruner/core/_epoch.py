@@ -72,14 +72,8 @@ class EpochRecord:
     # ------------------------------------------------------------------ layout
     @property
     def layout(self) -> EpochLayout:
-        return EpochLayout(
-            self.epoch,
-            self.order,
-            self.num_unique,
-            self.batch_size * self.world_size,
-            self.num_batches,
-            self.world_size,
-        )
+        per_batch = self.batch_size * self.world_size
+        return EpochLayout(self.epoch, self.order, self.num_unique, per_batch, self.num_batches, self.world_size)
 
     def set_loss_weights(self, weights: Tensor | None) -> None:
         """The method's per-position weights of the epoch; each step reads its slice of this rank's share."""

@@ -30,7 +30,8 @@ class UnsupportedLoaderError(TypeError):
 
 @dataclass(frozen=True)
 class LoaderInfo:
-    """The facts of an accepted training loader."""
+    """The facts of an accepted training loader: its dataset's length ``N``, the samples per batch on one rank,
+    whether it drops a short last batch and whether it shuffles (each epoch's order is then drawn from the seed)."""
 
     num_samples: int
     batch_size: int
@@ -39,23 +40,16 @@ class LoaderInfo:
 
 
 @dataclass(frozen=True)
-class LoaderFacts:
-    """What the session needs to know about the training loader and the trainer.
+class LoaderFacts(LoaderInfo):
+    """What the session needs to know: the loader's facts, and the trainer's.
 
     Attributes:
-        num_samples: the training set's length ``N``.
-        batch_size: samples per batch on one rank; drop_last: the loader drops a short last batch.
-        shuffle: the loader shuffles (each epoch's order is drawn from the seed).
         limit_batches: ``Trainer(limit_train_batches)``.
         max_epochs: ``Trainer(max_epochs)``.
         val_check_batches: ``Trainer(val_check_interval)`` when it counts batches (an int), else ``None``.
         device: where the state lives; labels: class labels ``[N]`` when known.
     """
 
-    num_samples: int
-    batch_size: int
-    drop_last: bool
-    shuffle: bool
     limit_batches: int | float
     max_epochs: int
     device: torch.device
@@ -87,7 +81,8 @@ def inspect_train_loader(loader: object, plugin: str = "DataPruning") -> LoaderI
     if isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
         raise UnsupportedLoaderError(
             f"the training dataset ({type(dataset).__name__}) is iterable or has no __len__: {plugin} keys its state "
-            "by dataset index and chooses the samples of each epoch, so it needs a map-style dataset"
+            "by dataset index and chooses the samples of each epoch, so it needs a map-style dataset. For a streaming "
+            "dataset use lightning_adapruner.BatchSelection, which selects within each batch"
         )
     if callable(getattr(loader, "state_dict", None)) and callable(getattr(loader, "load_state_dict", None)):
         raise UnsupportedLoaderError(
@@ -135,23 +130,9 @@ def with_sampler(
         )
     batches = loader.batch_sampler
     assert isinstance(batches, BatchSampler)
-    kwargs = {
-        name: getattr(loader, name)
-        for name in (
-            "num_workers",
-            "collate_fn",
-            "pin_memory",
-            "timeout",
-            "worker_init_fn",
-            "multiprocessing_context",
-            "generator",
-            "prefetch_factor",
-            "persistent_workers",
-            "pin_memory_device",
-            "in_order",
-        )
-        if hasattr(loader, name)
-    }
+    public = "num_workers collate_fn pin_memory timeout worker_init_fn multiprocessing_context generator"
+    public += " prefetch_factor persistent_workers pin_memory_device in_order"  # DataLoader's own arguments
+    kwargs = {name: getattr(loader, name) for name in public.split() if hasattr(loader, name)}
     return DataLoader(
         loader.dataset, batch_size=batches.batch_size, drop_last=batches.drop_last, sampler=sampler, **kwargs
     )

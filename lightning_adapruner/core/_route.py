@@ -122,16 +122,13 @@ def loader_facts(
     interval = trainer.val_check_interval
     per_epoch_val = isinstance(interval, int) and trainer.limit_val_batches != 0 and trainer.check_val_every_n_epoch
     return LoaderFacts(
-        info.num_samples,
-        info.batch_size,
-        info.drop_last,
-        info.shuffle,
-        trainer.limit_train_batches,
-        int(trainer.max_epochs or 0),
-        trainer.strategy.root_device,
-        training_labels(loader.dataset, info.num_samples, targets, class_floor, owner),
-        int(interval) if per_epoch_val else None,  # check_val_every_n_epoch=None counts across epochs: any goes
-        bool(getattr(trainer, "fast_dev_run", False)),
+        **vars(info),
+        limit_batches=trainer.limit_train_batches,
+        max_epochs=int(trainer.max_epochs or 0),
+        device=trainer.strategy.root_device,
+        labels=training_labels(loader.dataset, info.num_samples, targets, class_floor, owner),
+        val_check_batches=int(interval) if per_epoch_val else None,  # check_val_every_n_epoch=None: any goes
+        debug_run=bool(getattr(trainer, "fast_dev_run", False)),
     )
 
 

@@ -236,17 +236,11 @@ class PruningSession:
         order = F.epoch_order(kept, w, self.seed, epoch, self.facts.shuffle, self.shard_drop_last)
         self.kept = kept
         self.last_epoch[kept.long()] = epoch
+        batches = self.planned_batches[epoch] if epoch < len(self.planned_batches) else self._batches(kept.numel())
         record = EpochRecord(
-            epoch,
-            order,
-            kept.numel(),
-            w,
-            self.comm.rank,
-            self.facts.batch_size,
-            self.planned_batches[epoch] if epoch < len(self.planned_batches) else self._batches(kept.numel()),
-            self.method.statistics,
+            epoch, order, kept.numel(), w, self.comm.rank, self.facts.batch_size, batches, self.method.statistics,
             self.facts.device,
-        )
+        )  # fmt: skip
         layout = record.layout
         self.method.begin_epoch(layout)
         weights = self.method.loss_weights(layout)
@@ -350,14 +344,10 @@ class PruningSession:
             total, count = total + float(observations.loss.double().sum()), count + len(observations)
         nonfinite = record.nonfinite()
         self.method.end_epoch(record.epoch, record.steps)
+        facts, per_batch = self.facts, self.facts.batch_size * self.comm.world_size
         full = F.full_epoch_samples(
-            self.facts.num_samples,
-            self.comm.world_size,
-            self.facts.batch_size,
-            self.facts.drop_last,
-            self.facts.limit_batches,
+            facts.num_samples, self.comm.world_size, facts.batch_size, facts.drop_last, facts.limit_batches
         )
-        per_batch = self.facts.batch_size * self.comm.world_size
         full = full if record.done else min(full, record.steps * per_batch)
         self.ledger.add(record.forwarded(), full)
         self.task_loss = total / count if count else None

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from torch import Tensor
 
+from lightning_adapruner.core.batch import BatchSelection
 from lightning_adapruner.core.callback import DataPruning
+
+BatchT = TypeVar("BatchT")
 
 
 class PruningPerformanceController:
@@ -49,6 +53,16 @@ class PruningPerformanceController:
         if pruning is None or trainer is None or not trainer.training:
             return per_sample_loss.mean()
         return pruning.session.network_loss(per_sample_loss, indices, inputs)
+
+    def select_batch(self, batch: BatchT, per_sample_loss: Callable[[BatchT], Tensor]) -> BatchT:
+        """The part of a training ``batch`` to train on, under :class:`~lightning_adapruner.BatchSelection`:
+        ``per_sample_loss(batch)`` scores every sample without gradients and the callback keeps its share. Without
+        the callback, or outside training, the batch itself (nothing is computed)."""
+        trainer = self._attached_trainer()
+        if trainer is None or not trainer.training:
+            return batch
+        selection = next((c for c in trainer.callbacks if isinstance(c, BatchSelection)), None)
+        return batch if selection is None else selection.select(batch, per_sample_loss)
 
     @property
     def data_pruning(self) -> DataPruning | None:

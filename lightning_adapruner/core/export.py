@@ -162,17 +162,16 @@ def read_pruned_subset(path: str | Path) -> PrunedSubset:
         raise PrunedSubsetError(
             f"{json_path} lacks the key(s) {missing}: it was not written by write_pruned_subset" + _FIX
         )
-    if meta["format_version"] not in (1, FORMAT_VERSION):
+    if meta["format_version"] != FORMAT_VERSION:
         raise PrunedSubsetError(
-            f"{json_path} has format_version {meta['format_version']!r}; this lightning_adapruner reads versions 1 and "
-            f"{FORMAT_VERSION}. Upgrade lightning_adapruner to read it"
+            f"{json_path} has format_version {meta['format_version']!r}; this lightning_adapruner reads version "
+            f"{FORMAT_VERSION}: read it with the release that wrote it, or export the subset again"
         )
     tensor_path = json_path.parent / str(meta["tensors"])
     tensors = _load_tensors(tensor_path)
-    scores_key = "scores" if "scores" in tensors else "logits"  # format 1 called them logits
-    kept, scores = tensors.get("kept_indices"), tensors.get(scores_key)
+    kept, scores = tensors.get("kept_indices"), tensors.get("scores")
     if not isinstance(kept, Tensor) or not isinstance(scores, Tensor):
-        raise PrunedSubsetError(f"{tensor_path} lacks the tensors 'kept_indices' and '{scores_key}'" + _FIX)
+        raise PrunedSubsetError(f"{tensor_path} lacks the tensors 'kept_indices' and 'scores'" + _FIX)
     _check_consistency(json_path, tensor_path, meta, kept, scores)
     last_epoch = tensors.get("last_epoch")
     if last_epoch is not None and (not isinstance(last_epoch, Tensor) or last_epoch.shape != scores.shape):

@@ -98,12 +98,13 @@ def test_missing_files_and_another_dataset_size(tmp_path):
         read_pruned_subset(path)
 
 
-def test_a_version_1_export_still_reads(tmp_path):
+def test_a_version_1_export_is_refused_naming_the_fix(tmp_path):
+    """Format 1 (v0.1) named the scores "logits"; like a version-1 checkpoint it is refused, with the fix."""
     torch.save({"kept_indices": torch.tensor([0, 2]), "logits": torch.ones(N)}, tmp_path / "pruned_subset.pt")
     meta = {"format_version": 1, "tensors": "pruned_subset.pt", "num_samples": N, "num_kept": 2}
     (tmp_path / "pruned_subset.json").write_text(json.dumps(meta))
-    subset = read_pruned_subset(tmp_path)
-    assert subset.kept_indices.tolist() == [0, 2] and torch.equal(subset.scores, torch.ones(N))
+    with pytest.raises(PrunedSubsetError, match="format_version 1.*reads version 2.*export the subset again"):
+        read_pruned_subset(tmp_path)
 
 
 def test_the_export_says_when_each_sample_was_cut(tmp_path):

@@ -6,6 +6,7 @@ def test_public_names_are_pinned():
     assert sorted(lightning_adapruner.__all__) == [
         "AdaPruner",
         "AdaptiveDatasetPruning",
+        "BatchSelection",
         "DataPruning",
         "EL2NPruning",
         "EpochLayout",

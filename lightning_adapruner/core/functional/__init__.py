@@ -12,6 +12,7 @@ from lightning_adapruner.core.functional.adapruner import (
     normalise_per_batch,
     trajectory,
 )
+from lightning_adapruner.core.functional.batch import batch_keep, batch_kept_count, compute_share, take_samples
 from lightning_adapruner.core.functional.schedule import (
     SCHEDULE_SHAPES,
     ScheduleShape,
@@ -55,6 +56,9 @@ __all__ = [
     "Trajectory",
     "annealed_epochs",
     "annealed_keep_share_at",
+    "batch_keep",
+    "batch_kept_count",
+    "compute_share",
     "el2n_scores",
     "enforce_class_floor",
     "floor_total",
@@ -78,6 +82,7 @@ __all__ = [
     "random_subset",
     "rs2_draw",
     "select_top",
+    "take_samples",
     "seta_plan",
     "seta_window",
     "shard_length",

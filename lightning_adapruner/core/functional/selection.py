@@ -10,7 +10,8 @@ STREAM_ORDER = 0  # the epoch's shuffle
 STREAM_TIES = 1  # tie-breaks of top-K selections
 STREAM_UNSEEN = 2  # which never-forwarded samples a cut keeps
 STREAM_FLOOR = 3  # which samples the class floor adds and drops for a random method
-STREAM_METHOD = 4  # first stream free for a method's own draws (RandomPruning, RS2, InfoBatch, SeTa use 4+)
+STREAM_METHOD = 4  # first stream free for a method's own draws (RandomPruning, RS2, InfoBatch, SeTa use 4..9)
+STREAM_BATCH = 16  # which samples of a batch the random batch rule keeps (BatchSelection)
 
 
 def generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:

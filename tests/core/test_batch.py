@@ -1,0 +1,147 @@
+"""``BatchSelection`` and its pure pieces: which samples of a batch train, on any batch shape, reproducibly."""
+
+from collections import namedtuple
+from dataclasses import dataclass
+
+import lightning as L
+import pytest
+import torch
+from helpers import TinyModel, loader, random_dataset, trainer
+from torch.utils.data import DataLoader, IterableDataset
+
+from lightning_adapruner import BatchSelection
+from lightning_adapruner import functional as F
+
+Pair = namedtuple("Pair", "x y")
+
+
+@dataclass
+class Features:
+    x: torch.Tensor
+    names: list
+
+
+def test_the_loss_rule_keeps_the_highest_losses_in_batch_order():
+    scores = torch.tensor([0.3, 2.0, float("nan"), 1.0, 5.0])
+    assert F.batch_keep(scores, 3, "loss").tolist() == [1, 3, 4]
+    assert [F.batch_kept_count(b, 0.3) for b in (1, 2, 10, 128)] == [1, 1, 3, 38]
+
+
+def test_the_random_rule_is_a_seeded_uniform_draw():
+    draws = [F.batch_keep(torch.zeros(10), 4, "random", F.generator(s, 0)).tolist() for s in (0, 0, 1)]
+    assert draws[0] == draws[1] != draws[2] and len(set(draws[0])) == 4 and draws[0] == sorted(draws[0])
+    counts = torch.zeros(10)
+    for s in range(500):
+        counts[F.batch_keep(torch.zeros(10), 4, "random", F.generator(s, 0))] += 1
+    assert counts.min() > 150 and counts.max() < 250  # 200 expected for each position
+
+
+def test_any_batch_collection_loses_the_same_samples_everywhere():
+    pos = torch.tensor([0, 2])
+    x = torch.arange(3.0)
+    batch = {"pair": Pair(x, x * 10), "meta": Features(x[:, None], ["a", "b", "c"]), "n": 7, "const": torch.ones(2)}
+    kept = F.take_samples(batch, pos, 3)
+    assert kept["pair"].x.tolist() == [0.0, 2.0] and kept["pair"].y.tolist() == [0.0, 20.0]
+    assert kept["meta"].x.flatten().tolist() == [0.0, 2.0] and kept["meta"].names == ["a", "c"]
+    assert kept["n"] == 7 and kept["const"].tolist() == [1.0, 1.0]  # not per-sample: untouched
+    images, labels = F.take_samples((torch.zeros(2, 3, 4), torch.tensor([5, 6])), torch.tensor([1]), 2)
+    assert images.shape == (1, 3, 4) and labels.tolist() == [6]  # a 2-sample (x, y) tuple is not a per-sample list
+
+
+def test_compute_share_counts_the_scoring_forward():
+    assert F.compute_share(0, 0) == 1.0 and F.compute_share(10, 10) == pytest.approx(4 / 3)
+    assert F.compute_share(300, 150) == pytest.approx((300 + 3 * 150) / 900)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"keep": 0.0}, r"keep must be a number in \(0, 1\] \(the share of each batch trained on\), got 0.0"),
+        ({"keep": 1.5}, r"keep must be a number in \(0, 1\]"),
+        ({"keep": 0.5, "rule": "hard"}, "rule must be one of 'loss', 'random', got 'hard'"),
+        ({"keep": 0.5, "warmup_steps": -1}, "warmup_steps must be an int >= 0"),
+    ],
+)
+def test_bad_arguments_are_refused_naming_them(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        BatchSelection(**kwargs)
+
+
+def test_a_score_that_is_not_one_loss_per_sample_is_refused():
+    with pytest.raises(ValueError, match=r"one loss per sample, shape \[B\]; got \(4, 2\)"):
+        BatchSelection(0.5).select(torch.zeros(4, 2), lambda b: b)
+
+
+class Selecting(TinyModel):
+    """Trains on ``select_batch``'s part of each batch; records the scored and the trained sample indices."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.steps: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def training_step(self, batch, batch_idx):
+        with torch.no_grad():
+            losses = self.per_sample_loss(batch)
+        kept = self.select_batch(batch, self.per_sample_loss)
+        self.steps.append((self.true_indices(batch), losses, self.true_indices(kept)))
+        return self.per_sample_loss(kept).mean()
+
+
+def test_each_step_trains_on_its_highest_losses_after_warm_up():
+    L.seed_everything(0)
+    selection = BatchSelection(keep=0.25, warmup_steps=3)
+    model = Selecting()
+    trainer(max_epochs=2, callbacks=[selection]).fit(model, loader(random_dataset(200), 32))
+    assert len(model.steps) == 14
+    for step, (scored, losses, trained) in enumerate(model.steps):
+        if step < 3:
+            assert torch.equal(trained, scored)  # warm-up: the whole batch
+            continue
+        k = F.batch_kept_count(scored.numel(), 0.25)
+        top = scored[torch.topk(losses, k).indices].sort().values
+        assert torch.equal(trained.sort().values, top), step
+    assert selection.scored == 400 and selection.trained == 3 * 32 + sum(
+        F.batch_kept_count(s.numel(), 0.25) for s, _, _ in model.steps[3:]
+    )
+    assert selection.compute_share == pytest.approx((400 + 3 * selection.trained) / 1200)  # backward = 2 forwards
+
+
+def test_without_the_callback_the_batch_is_untouched():
+    model = Selecting()
+    trainer(max_epochs=1).fit(model, loader(random_dataset(64), 32))
+    assert all(torch.equal(s, t) for s, _, t in model.steps)
+
+
+class Stream(IterableDataset):
+    """An unsized stream of ``(x, y)`` items whose last feature is the item's number."""
+
+    def __init__(self, n: int) -> None:
+        self.data = random_dataset(n)
+
+    def __iter__(self):
+        return (self.data[i] for i in range(len(self.data.targets)))
+
+
+def test_an_iterable_loader_trains_with_batch_selection():
+    L.seed_everything(0)
+    model, selection = Selecting(), BatchSelection(keep=0.5, rule="random")
+    trainer(max_epochs=1, callbacks=[selection]).fit(model, DataLoader(Stream(100), batch_size=20))
+    assert [t.numel() for _, _, t in model.steps] == [10] * 5 and selection.trained == 50
+
+
+def test_the_random_rule_resumes_drawing_what_the_uninterrupted_fit_draws(tmp_path):
+    def fit(max_epochs, ckpt=None):
+        L.seed_everything(0)
+        model, selection = Selecting(), BatchSelection(keep=0.5, rule="random")
+        t = trainer(max_epochs=max_epochs, callbacks=[selection], default_root_dir=tmp_path, enable_checkpointing=True)
+        t.fit(model, loader(random_dataset(120), 20, shuffle=False), ckpt_path=ckpt)
+        return model, selection, t
+
+    whole, whole_sel, _ = fit(3)
+    first, _, t = fit(1)
+    path = tmp_path / "one.ckpt"
+    t.save_checkpoint(path)
+    rest, rest_sel, _ = fit(3, path)
+    trained = [t for _, _, t in first.steps + rest.steps]
+    assert len(trained) == 18 and all(torch.equal(a, b) for a, (_, _, b) in zip(trained, whole.steps))
+    assert (rest_sel.scored, rest_sel.trained) == (whole_sel.scored, whole_sel.trained) == (360, 180)
