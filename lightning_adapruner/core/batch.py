@@ -109,7 +109,10 @@ class BatchSelection(Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         share = self.trained / self.scored if self.scored else 1.0  # so far; the same on every rank
         pl_module.log_dict(
-            {"adp/trained_share": share, "adp/compute_share": self.compute_share}, on_epoch=True, rank_zero_only=True
+            {"adp/trained_share": share, "adp/compute_share": self.compute_share},
+            on_epoch=True,
+            sync_dist=True,  # with rank_zero_only: nothing to reduce, and no collective in a hook
+            rank_zero_only=True,
         )
 
     @override
