@@ -41,7 +41,7 @@ try:
 except ImportError as err:  # pragma: no cover - exercised by tests/app/test_train.py in a subprocess
     raise missing_extra(err, "adapruner-train") from None
 
-from lightning_adapruner import functional, load_pruned_subset, read_pruned_subset
+from lightning_adapruner import BatchSelection, functional, load_pruned_subset, read_pruned_subset
 from lightning_adapruner.app.summary import METRICS_FILE
 from lightning_adapruner.core import _lightning
 
@@ -58,6 +58,28 @@ OmegaConf.register_new_resolver(
 OmegaConf.register_new_resolver(
     "target_tag", lambda ratio, budget: f"b{budget}" if budget is not None else f"p{ratio}", replace=True
 )
+# `${batch_keep:${pruning.budget}}`: the share of each batch BatchSelection trains on so that the fit costs `budget`
+# of full data's compute (every sample scored by a forward, the kept ones forwarded and back-propagated)
+OmegaConf.register_new_resolver("batch_keep", lambda budget: batch_keep(float(budget)), replace=True)
+
+
+def batch_keep(budget: float) -> float:
+    """The keep share of :class:`~lightning_adapruner.BatchSelection` whose compute is ``budget`` of full data's:
+    a scored sample costs a forward (1/3 of training on it, backward = 2 forwards), a kept one a training step, so
+    the share is ``1/3 + keep`` and a budget must exceed 1/3.
+
+    Example::
+
+        >>> round(batch_keep(0.6), 4), round(batch_keep(1.0), 4)
+        (0.2667, 0.6667)
+    """
+    scoring = functional.compute_share(1, 0)  # a forward per sample, nothing trained: 1/3
+    if not scoring < budget <= 1.0:
+        raise ValueError(
+            f"pruning.budget={budget}: batch selection scores every sample (1/3 of training on it), so its budget "
+            "must be in (1/3, 1]"
+        )
+    return budget - scoring
 
 
 def fewer_epochs(budget: float, epochs: int) -> int:
@@ -290,7 +312,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     samples = int(pruning["samples_forwarded"])
     full = full_epoch * reference_epochs  # full data over the setting's epochs: what every budget is a share of
-    ratio = callback.prune_ratio if callback is not None else 0.0  # the one given, or the one a budget solved
+    ratio = getattr(callback, "prune_ratio", 0.0)  # the one given, or the one a budget solved (none: 0)
+    # the share of full data's samples forwarded, or with batch selection of its compute (it forwards every sample)
+    realised = pruning.get("compute_share", round(samples / full, 6) if full else None)
     summary: dict[str, Any] = {
         "method": str(cfg.pruning.name),
         "prune_ratio_target": float(ratio or 0.0),
@@ -306,9 +330,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "val_acc": val_acc,
         "samples_forwarded": samples,
         "samples_full_data": full,
-        "saved_share": round(1.0 - samples / full, 6) if full else 0.0,
+        "saved_share": round(1.0 - realised, 6) if realised is not None else 0.0,
         "budget_target": _budget_target(cfg, callback),
-        "budget_realised": round(samples / full, 6) if full else None,
+        "budget_realised": realised,
         "wall_time_s": time.perf_counter() - start,
         "fit_time_s": fit_time,
         "started_at": started_at,
@@ -318,6 +342,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "metrics_csv": fit_metrics_csv,
         # extras
         "num_kept": int(pruning["num_kept"]),
+        "samples_trained": pruning.get("samples_trained"),  # batch selection: the samples back-propagated
+        "compute_share": pruning.get("compute_share"),  # batch selection: scoring + training against full data's
         "retrain": retrain,
         "world_size": trainer.world_size,
         "num_threads": torch.get_num_threads(),
@@ -338,9 +364,13 @@ def _pruning_outcome(trainer: pl.Trainer, callback: Any, datamodule: Any, full_e
     without a callback every sample was forwarded in every epoch the fit ran.
     """
     num_train = len(datamodule.train_dataset)
-    if callback is None:
+    if callback is None or isinstance(callback, BatchSelection):  # every sample forwarded (and scored) every epoch
         forwarded = full_epoch * _epochs_done(trainer)
-        return {"samples_forwarded": forwarded, "num_kept": num_train, "subset_path": None}
+        outcome: dict[str, Any] = {"samples_forwarded": forwarded, "num_kept": num_train, "subset_path": None}
+        if isinstance(callback, BatchSelection):  # what it saves is compute, not samples: say which
+            scored, trained = callback.scored * trainer.world_size, callback.trained * trainer.world_size
+            outcome.update(samples_trained=trained, compute_share=round(functional.compute_share(scored, trained), 6))
+        return outcome
     path = getattr(callback, "export_path", None)
     meta: dict[str, Any] = {}
     if path is not None and Path(path).is_file():
@@ -367,6 +397,8 @@ def _full_epoch_samples(trainer: pl.Trainer, datamodule: Any, num_samples: int) 
 def _budget_target(cfg: DictConfig, callback: Any) -> float | None:
     """The budget the run was given: the callback's (``None`` when it was given a prune ratio); fewer epochs' own;
     1.0 for full data."""
+    if isinstance(callback, BatchSelection):
+        return None if cfg.pruning.get("budget") is None else float(cfg.pruning.budget)
     if callback is not None:
         retrained = bool(cfg.pruning.get("retrain", False))  # samples_forwarded then counts the retrain's too
         return None if retrained else getattr(callback, "budget", None)

@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQ
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_adapruner import AdaPruner, AdaptiveDatasetPruning, DataPruning, PruningMethod
+from lightning_adapruner import AdaPruner, AdaptiveDatasetPruning, BatchSelection, DataPruning, PruningMethod
 from lightning_adapruner.app.data import IndexedDataModule
 from lightning_adapruner.app.models import ImageClassifier
 from lightning_adapruner.app.train import (
@@ -58,6 +58,7 @@ def test_the_groups_and_their_options():
         "adapruner",
         "adapruner_paper",
         "adapruner_soft",
+        "batch",
         "el2n",
         "forgetting",
         "infobatch",
@@ -152,6 +153,11 @@ def test_pruning_configs_instantiate(tmp_path, name):
     ratio, budget = cfg.pruning.prune_ratio, cfg.pruning.budget
     if name == "shorter":
         assert ratio is None and 0.0 < budget <= 1.0 and cfg.pruning.shorten_epochs
+    elif name == "batch":  # batch selection: a compute budget, 1:1 onto BatchSelection
+        selection = instantiate(cfg.pruning.callback)
+        assert ratio is None and isinstance(selection, BatchSelection) and selection.rule == "loss"
+        assert selection.keep == pytest.approx(budget - 1 / 3) and cfg.pruning.retrain is False
+        return
     else:
         assert 0.0 <= ratio < 1.0 and budget is None
     callback = None if cfg.pruning.callback is None else instantiate(cfg.pruning.callback)
@@ -173,7 +179,7 @@ def test_pruning_configs_instantiate(tmp_path, name):
 
 @pytest.mark.parametrize("name", options("pruning/harness"))
 def test_harness_configs_compose_into_every_pruning_config(tmp_path, name):
-    for pruning in (p for p in options("pruning") if p not in ("none", "shorter")):
+    for pruning in (p for p in options("pruning") if p not in ("none", "shorter", "batch")):
         cfg = compose_train(tmp_path, f"pruning={pruning}", f"pruning/harness@pruning.callback={name}")
         assert cfg.pruning.callback._target_ == "lightning_adapruner.DataPruning" and "method" in cfg.pruning.callback
 

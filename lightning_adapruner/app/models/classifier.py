@@ -82,7 +82,7 @@ class ImageClassifier(PruningPerformanceController, LightningModule):
         return self.net(x)
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        x, y = batch
+        x, y = self.select_batch(batch, self._scores)  # the batch itself unless BatchSelection is in the fit
         logits, per_sample = self._per_sample_loss(x, y)
         loss = self.pruning_loss(per_sample, logits=logits, targets=y)
         self.train_acc(logits, y)
@@ -110,6 +110,9 @@ class ImageClassifier(PruningPerformanceController, LightningModule):
             return optimizer
         scheduler = build_scheduler(self.scheduler_name, optimizer, self.pruning_stepping_batches)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _scores(self, batch: Any) -> Tensor:
+        return self._per_sample_loss(*batch)[1]
 
     def _per_sample_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         logits = self(x)
