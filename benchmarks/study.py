@@ -4,6 +4,7 @@ One command regenerates it; it is resumable (a run already in the results file i
 
     python benchmarks/study.py                     # the study (results/study.jsonl), report and doc tables
     python benchmarks/study.py --part variants     # the AdaPruner variants the default was chosen from
+    python benchmarks/study.py --part batch        # batch selection (BatchSelection) against fewer epochs
     python benchmarks/study.py --dry-run           # list what is left to run and its estimated time
 
 **The question.** A user who wants to save training compute has a free alternative to pruning: train on all the
@@ -185,6 +186,28 @@ def variant_jobs(seeds: tuple[int, ...], budget: float, variants: tuple[str, ...
                 yield Job(setting, name, budget, seed, over, _cost(recipe, budget))
 
 
+# Batch selection against fewer epochs at equal compute (``--part batch``): the scarce recipe, clean labels. A
+# batch-selection run reads and scores every sample every epoch and trains on the highest-loss share of each batch;
+# its budget is a share of full data's compute (a scored sample costs 1/3 of training on it), the random rule is
+# the control at the same compute. Full data and fewer epochs run again in the same sweep, so wall times compare.
+BATCH_BUDGETS = (0.6, 0.75)
+
+
+def batch_jobs(seeds: tuple[int, ...]) -> Iterator[Job]:
+    recipe = RECIPES["scarce"]
+    setting, common = _setting(recipe, 0.0)
+    for seed in seeds:
+        run = (*common, f"seed={seed}")
+        yield Job(setting, "none", 1.0, seed, (*run, "pruning=none"), _cost(recipe, 1.0))
+        for budget in BATCH_BUDGETS:
+            over = (*run, "pruning=shorter", f"pruning.budget={budget}")
+            yield Job(setting, "shorter", budget, seed, over, _cost(recipe, budget))
+            for rule in ("loss", "random"):
+                arm = "batch" if rule == "loss" else "batch_random"
+                over = (*run, "pruning=batch", f"pruning.name={arm}", f"pruning.callback.rule={rule}")
+                yield Job(setting, arm, budget, seed, (*over, f"pruning.budget={budget}"), _cost(recipe, budget))
+
+
 @dataclass
 class Progress:
     total: int
@@ -236,7 +259,7 @@ def _converged(recipes: tuple[str, ...]) -> tuple[str, ...]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("study", "convergence", "variants"), default="study")
+    parser.add_argument("--part", choices=("study", "convergence", "variants", "batch"), default="study")
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--budget", type=float, default=0.6, help="the variants' budget")
@@ -252,6 +275,7 @@ def main() -> None:
         "study": lambda: [*convergence_jobs(_converged(recipes), CONVERGENCE_SEEDS), *study_jobs(recipes, seeds)],
         "convergence": lambda: list(convergence_jobs(_converged(recipes), CONVERGENCE_SEEDS)),
         "variants": lambda: list(variant_jobs(seeds, args.budget, tuple(args.variants))),
+        "batch": lambda: list(batch_jobs(seeds)),
     }[args.part]()
     results = args.results or RESULTS / f"{'study' if args.part == 'convergence' else args.part}.jsonl"
     done = finished(results)

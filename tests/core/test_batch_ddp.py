@@ -51,3 +51,50 @@ def test_every_loader_kind_trains_on_each_batchs_highest_losses_on_both_ranks(tm
     for epoch in (0, 1):  # the ranks scored disjoint shards of the data, as the loader split it
         scored = torch.cat([s["scored"] for steps in ranks for s in steps if s["epoch"] == epoch])
         assert scored.unique().numel() == scored.numel() >= N - 2 * 16  # (LitData drops a short last batch per rank)
+
+
+class LitDataEpochEnd(__import__("lightning").Callback):
+    """LitData's workaround (litData issues #770, #775): a restored ``StreamingDataLoader`` clears its ``restore``
+    flag only when its iterator is exhausted, which Lightning never does (it stops by length), so the next epoch
+    would replay the resumed position (5 of 10 steps differ without it). Clearing it at the epoch's end lets the
+    next epoch start afresh."""
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        loader = trainer.train_dataloader
+        if getattr(loader, "restore", False):
+            loader.restore = False
+
+
+def test_a_litdata_fit_resumed_mid_epoch_trains_on_what_the_uninterrupted_one_did(tmp_path):
+    """LitData's own loader state (checkpointed by Lightning, as for any loader with ``state_dict``) and the
+    callback's counters make a mid-epoch resume exact: every later step scores and trains on the same samples."""
+    import lightning as L
+    import litdata
+    from batch_ddp_worker import BATCH, Recording
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from lightning_adapruner import BatchSelection
+
+    data = optimized(tmp_path)
+
+    def fit(rule, ckpt=None, every=None):
+        L.seed_everything(0)
+        model = Recording()
+        callbacks = [BatchSelection(keep=0.25, rule=rule, warmup_steps=2), LitDataEpochEnd()]
+        if every:
+            callbacks.append(ModelCheckpoint(tmp_path / rule, every_n_train_steps=every, save_top_k=-1))
+        trainer = L.Trainer(
+            accelerator="cpu", max_epochs=2, callbacks=callbacks, logger=False, enable_progress_bar=False,
+            enable_model_summary=False, enable_checkpointing=bool(every),
+        )  # fmt: skip
+        loader = litdata.StreamingDataLoader(litdata.StreamingDataset(str(data), shuffle=True), batch_size=BATCH)
+        trainer.fit(model, loader, ckpt_path=ckpt)
+        return model.steps, callbacks[0]
+
+    for rule in ("loss", "random"):
+        whole, whole_selection = fit(rule, every=5)
+        resumed, selection = fit(rule, ckpt=str(tmp_path / rule / "epoch=0-step=5.ckpt"))
+        assert len(whole) == 2 * (N // BATCH) and len(resumed) == len(whole) - 5, rule
+        for a, b in zip(whole[5:], resumed):
+            assert torch.equal(a["scored"], b["scored"]) and torch.equal(a["trained"], b["trained"]), rule
+        assert (selection.scored, selection.trained) == (whole_selection.scored, whole_selection.trained)
