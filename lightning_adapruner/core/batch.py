@@ -107,13 +107,9 @@ class BatchSelection(Callback):
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        share = self.trained / self.scored if self.scored else 1.0  # so far; the same on every rank
-        pl_module.log_dict(
-            {"adp/trained_share": share, "adp/compute_share": self.compute_share},
-            on_epoch=True,
-            sync_dist=True,  # with rank_zero_only: nothing to reduce, and no collective in a hook
-            rank_zero_only=True,
-        )
+        share = self.trained / self.scored if self.scored else 1.0  # so far, rank 0's (equal on ranks with equal batches)
+        metrics = {"adp/trained_share": share, "adp/compute_share": self.compute_share}
+        pl_module.log_dict(metrics, on_epoch=True, sync_dist=True, rank_zero_only=True)  # no reduce, no collective
 
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
