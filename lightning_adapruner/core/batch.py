@@ -107,7 +107,7 @@ class BatchSelection(Callback):
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        share = self.trained / self.scored if self.scored else 1.0  # so far, rank 0's (equal on ranks with equal batches)
+        share = self.trained / self.scored if self.scored else 1.0  # so far, rank 0's (as every rank's, batches equal)
         metrics = {"adp/trained_share": share, "adp/compute_share": self.compute_share}
         pl_module.log_dict(metrics, on_epoch=True, sync_dist=True, rank_zero_only=True)  # no reduce, no collective
 
