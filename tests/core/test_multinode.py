@@ -33,7 +33,8 @@ def run_all(commands: list[tuple[list[str], dict[str, str]]], timeout: int = 300
 
 def base_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "PL_", "LOCAL_RANK", "NODE_RANK"))}
-    return {**env, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    path = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)  # (keeps the floor's overlay)
+    return {**env, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
 
 
 @pytest.mark.slow
