@@ -2,14 +2,15 @@
 
 One step of batch selection = a forward without gradients over the whole batch (the scores) + choosing the kept
 share + cutting every tensor of the batch to it, then the training step on the kept part. The first part is the
-method itself; the rest is the plugin's overhead. Measured side by side, interleaved, in one process::
+method itself; the rest is the plugin's overhead (target: <= 150 us per step). Two measurements, one thread:
 
-    select    BatchSelection.select(batch, score): the scoring forward, the choice, the cut
-    score     the same scoring forward alone (torch.no_grad, the same loss)
-    overhead  select - score: the choice (topk, or a seeded draw) and the cut, the target being <= 150 us
+* **fixed cost**: ``BatchSelection.select`` with a score function that returns precomputed losses, so the time
+  is the plugin's alone (the no-grad context, the checks, the choice, the cut of every tensor), for batches of
+  128 shaped like Fashion-MNIST and like CIFAR, with each rule;
+* **beside the forward**: ``select`` with a real scoring forward against that forward alone, interleaved, on a
+  linear model and a small CNN; the difference is the same fixed cost, read through the forward's noise.
 
-on a linear model and on the small CNN of the app, batch 128, Fashion-MNIST-shaped random data, one thread. Each
-number is the median over ``--repeats`` interleaved rounds of ``--steps`` calls.
+Each number is the median over ``--repeats`` rounds of ``--steps`` calls.
 
 Usage::
 
@@ -68,6 +69,15 @@ def measure(name: str, model: nn.Module, steps: int, repeats: int, rule: str) ->
     )
 
 
+def fixed_cost(shape: tuple[int, ...], steps: int, repeats: int, rule: str) -> None:
+    batch = (torch.randn(*shape), torch.randint(0, 10, (shape[0],)))
+    losses = torch.rand(shape[0])
+    selection = BatchSelection(keep=0.3, rule=rule, seed=0)
+    per_call_us(lambda: selection.select(batch, lambda b: losses), steps)  # warm-up
+    rounds = [per_call_us(lambda: selection.select(batch, lambda b: losses), steps) for _ in range(repeats)]
+    print(f"fixed cost, batch {tuple(shape)!s:<18} rule={rule:<6} {statistics.median(rounds):7.1f} us per step")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20)
@@ -75,6 +85,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
+    for shape in ((128, 1, 28, 28), (128, 3, 32, 32)):
+        for rule in ("loss", "random"):
+            fixed_cost(shape, args.steps * 10, args.repeats, rule)
     for name, model in (("linear 784-10", nn.Sequential(nn.Flatten(), nn.Linear(784, 10))), ("small CNN", small_cnn())):
         for rule in ("loss", "random"):
             measure(name, model, args.steps, args.repeats, rule)
