@@ -368,8 +368,11 @@ def _pruning_outcome(trainer: pl.Trainer, callback: Any, datamodule: Any, full_e
         forwarded = full_epoch * _epochs_done(trainer)
         outcome: dict[str, Any] = {"samples_forwarded": forwarded, "num_kept": num_train, "subset_path": None}
         if isinstance(callback, BatchSelection):  # what it saves is compute, not samples: say which
-            scored, trained = callback.scored * trainer.world_size, callback.trained * trainer.world_size
-            outcome.update(samples_trained=trained, compute_share=round(functional.compute_share(scored, trained), 6))
+            # rank 0's logged shares: they also reach the process that launched a ddp_spawn fit, unlike its counters
+            logged = trainer.callback_metrics
+            trained = float(logged["adp/trained_share"]) if "adp/trained_share" in logged else 1.0
+            share = float(logged["adp/compute_share"]) if "adp/compute_share" in logged else 1.0
+            outcome.update(samples_trained=round(trained * forwarded), compute_share=round(share, 6))
         return outcome
     path = getattr(callback, "export_path", None)
     meta: dict[str, Any] = {}

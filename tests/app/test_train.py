@@ -240,6 +240,24 @@ def test_two_process_cpu_ddp(tmp_path):
 
 
 @pytest.mark.slow
+def test_batch_selection_reports_its_compute_from_spawned_processes(tmp_path):
+    """pruning=batch under ddp_spawn: the launching process writes metrics.json, and the compute it reports is the
+    fit's (rank 0's logged shares travel back), not the untouched counters of its own callback."""
+    run = tmp_path / "run"
+    args = ("trainer=ddp_cpu", *SYNTHETIC, "pruning=batch", "pruning.budget=0.6", "trainer.max_epochs=2")
+    run_app(*args, f"hydra.run.dir={run}", *QUIET, cwd=tmp_path)
+    m = read_metrics(run)
+    assert m["world_size"] == 2 and m["method"] == "batch" and m["budget_target"] == 0.6
+    # small batches round their kept count up a little (7 samples keep 2, not 1.87): near the budget, not on it
+    assert m["compute_share"] == m["budget_realised"] == pytest.approx(0.6, abs=0.03)
+    assert (
+        m["saved_share"] == pytest.approx(1 - m["compute_share"]) and m["samples_forwarded"] == m["samples_full_data"]
+    )
+    trained_share = m["samples_trained"] / m["samples_forwarded"]
+    assert m["compute_share"] == pytest.approx(1 / 3 + trained_share, abs=1e-3)  # a scored sample: a third of a step
+
+
+@pytest.mark.slow
 def test_ddp_config_relaunches_itself_and_retrains_on_every_rank(tmp_path):
     """trainer=ddp (Lightning re-runs the command per process) on 2 CPU processes, with soft mode + retrain."""
     run = tmp_path / "run"
