@@ -314,7 +314,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     full = full_epoch * reference_epochs  # full data over the setting's epochs: what every budget is a share of
     ratio = getattr(callback, "prune_ratio", 0.0)  # the one given, or the one a budget solved (none: 0)
     # the share of full data's samples forwarded, or with batch selection of its compute (it forwards every sample)
-    realised = pruning.get("compute_share", round(samples / full, 6) if full else None)
+    realised = round(pruning.get("compute_share", 1.0) * samples / full, 6) if full else None
     summary: dict[str, Any] = {
         "method": str(cfg.pruning.name),
         "prune_ratio_target": float(ratio or 0.0),

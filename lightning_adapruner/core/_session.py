@@ -102,11 +102,6 @@ class PruningSession:
         if stash:
             self._restore(stash)
 
-    def _prune_epochs(self, facts: LoaderFacts) -> int:
-        if self.prune_epochs is not None:
-            return self.prune_epochs
-        return max(1, (facts.max_epochs - self.warmup_epochs) // 2)
-
     # ------------------------------------------------------------------ schedule
     def _layout(self, facts: LoaderFacts, world_size: int) -> tuple[KeepSchedule, list[int]]:
         """The fit's schedule and the samples of every epoch: pruned epochs in whole global batches, and with a
@@ -117,7 +112,7 @@ class PruningSession:
                 one the schedule cannot reach.
         """
         n, epochs, batch = facts.num_samples, facts.max_epochs, facts.batch_size * world_size
-        prune_epochs = self._prune_epochs(facts)
+        prune_epochs = self.prune_epochs or max(1, (facts.max_epochs - self.warmup_epochs) // 2)  # (never 0)
 
         def schedule(p: float) -> KeepSchedule:
             return KeepSchedule(p, self.warmup_epochs, prune_epochs, self.shape, epochs)

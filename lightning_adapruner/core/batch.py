@@ -15,10 +15,11 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 from typing_extensions import override
 
+from lightning_adapruner.core import _lightning
 from lightning_adapruner.core import functional as F
 from lightning_adapruner.core._checks import check_budget, check_int
 
@@ -29,24 +30,30 @@ class BatchSelection(Callback):
     """Train each step on the share of the batch the rule keeps; the rest is scored and dropped.
 
     In ``training_step``, pass the batch through ``self.select_batch(batch, per_sample_loss_fn)`` (from
-    :class:`~lightning_adapruner.PruningPerformanceController`) before the forward that trains: it returns the
-    batch unchanged without this callback or outside training, else the kept samples of it (every tensor whose
-    first dimension is the batch's, and every list or tuple of that length). Every rank keeps
-    ``max(1, floor(keep * B + 1/2))`` of its ``B`` samples, so ranks with equal batches train on equal counts, and
-    nothing is exchanged between ranks.
+    :class:`~lightning_adapruner.PruningPerformanceController`) before the forward that trains, once per batch: it
+    returns the batch unchanged without this callback or outside training, else its kept samples
+    (:func:`~lightning_adapruner.functional.take_samples`). Every rank keeps ``max(1, floor(keep * B + 1/2))`` of
+    its ``B`` samples, so ranks with equal batches train on equal counts, and nothing is exchanged between ranks.
 
-    What it saves is backward passes and the second forward, not loading: every sample is still read and scored.
-    The fit's end reports both counts and the compute share under the convention backward = 2 forwards.
+    What it saves is backward passes and the second forward, not loading: every sample is still read and scored
+    (warm-up batches too). The fit's end reports both counts and the compute share under the convention backward =
+    2 forwards. The scoring forward runs in the module's training mode, as the step's own forward does: batch-norm
+    statistics see each batch twice (whole, then its kept part) and dropout perturbs the scores; call
+    ``module.eval()`` inside the score function (and ``train()`` after) to score otherwise.
 
     Args:
         keep: share of each batch trained on, in ``(0, 1]``.
-        rule: ``"loss"``: the highest per-sample losses (Selective Backprop's target, deterministic);
-            ``"random"``: a uniform draw (the control: equal compute, no choice).
-        warmup_steps: training batches at the start that train on the whole batch.
+        rule: ``"loss"``: the ``k`` highest per-sample losses of the batch (top-k in the batch; Selective Backprop
+            itself draws by the loss's percentile over recent batches); ``"random"``: a uniform draw (the control:
+            equal compute, no choice).
+        warmup_steps: training batches (micro-batches under gradient accumulation) at the start that train whole.
         seed: seeds the random rule (``None``: ``seed_everything``'s); a draw depends on the seed, the batch's
             number in the fit (checkpointed) and the rank only, so a resumed fit draws what the uninterrupted one
             would.
         verbose: print the compute line at the end of fit.
+
+    Raises:
+        RuntimeError: ``select_batch`` called twice for one batch, or never in an epoch.
 
     Example::
 
@@ -57,25 +64,26 @@ class BatchSelection(Callback):
     """
 
     def __init__(
-        self,
-        keep: float,
-        rule: Rule = "loss",
-        warmup_steps: int = 0,
-        seed: int | None = None,
-        verbose: bool = True,
+        self, keep: float, rule: Rule = "loss", warmup_steps: int = 0, seed: int | None = None, verbose: bool = True
     ) -> None:
         if rule not in ("loss", "random"):
             raise ValueError(f"rule must be one of 'loss', 'random', got {rule!r}")
         self.keep = check_budget(keep, "keep", "the share of each batch trained on")
         self.rule, self.verbose = rule, verbose
         self.warmup_steps = check_int("warmup_steps", warmup_steps, minimum=0)
-        self.seed = None if seed is None else check_int("seed", seed, minimum=0)
-        self.rank = 0
+        self.given_seed = None if seed is None else check_int("seed", seed, minimum=0)
+        self.seed, self.rank = self.given_seed or 0, 0
+        self.trainer: pl.Trainer | None = None  # the fit's, while it runs
         self.batches = self.scored = self.trained = 0
+        self._last: tuple[int, int] | None = None  # the (epoch, batch) last selected
 
     def select(self, batch: Any, score: Callable[[Any], Tensor]) -> Any:
         """The kept samples of the fit's next training batch; ``score(batch)`` gives one loss per sample and runs
         without gradients."""
+        where = None if self.trainer is None else (self.trainer.current_epoch, _lightning.batch_in_epoch(self.trainer))
+        if where is not None and where == self._last:
+            raise RuntimeError("select_batch was called twice for one batch: call it once per training_step")
+        self._last = where
         with torch.no_grad():
             scores = score(batch)
         if not isinstance(scores, Tensor) or scores.ndim != 1 or scores.numel() == 0:
@@ -87,11 +95,9 @@ class BatchSelection(Callback):
         self.scored, self.trained = self.scored + size, self.trained + k
         if k == size:
             return batch
-        gen = None
-        if self.rule == "random":
-            gen = F.generator(self.seed or 0, number * 65_537 + self.rank, F.selection.STREAM_BATCH)
-        positions = F.batch_keep(scores, k, self.rule, gen)
-        return F.take_samples(batch, positions, size)
+        key = number * 65_537 + self.rank  # the batch's draw: its number in the fit and the rank
+        gen = F.generator(self.seed, key, F.selection.STREAM_BATCH) if self.rule == "random" else None
+        return F.take_samples(batch, F.batch_keep(scores, k, self.rule, gen), size)
 
     @property
     def compute_share(self) -> float:
@@ -101,12 +107,22 @@ class BatchSelection(Callback):
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage == "fit":
-            self.rank, self.batches, self.scored, self.trained = int(trainer.global_rank), 0, 0, 0
-            if self.seed is None:  # seed_everything's, the same on every rank
-                self.seed = int(os.environ.get("PL_GLOBAL_SEED", 0) or 0)
+            self.rank, self.trainer, self._last = int(trainer.global_rank), trainer, None
+            self.batches = self.scored = self.trained = 0
+            global_seed = int(os.environ.get("PL_GLOBAL_SEED", 0) or 0)  # seed_everything's, the same on every rank
+            self.seed = self.given_seed if self.given_seed is not None else global_seed
+
+    @override
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self.trainer = None
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self.scored and trainer.num_training_batches:
+            raise RuntimeError(
+                "BatchSelection is in the fit but nothing was selected: pass the batch through "
+                "`batch = self.select_batch(batch, per_sample_loss_fn)` in training_step"
+            )
         share = self.trained / self.scored if self.scored else 1.0  # so far, rank 0's (as every rank's, batches equal)
         metrics = {"adp/trained_share": share, "adp/compute_share": self.compute_share}
         pl_module.log_dict(metrics, on_epoch=True, sync_dist=True, rank_zero_only=True)  # no reduce, no collective
@@ -114,18 +130,17 @@ class BatchSelection(Callback):
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.verbose:
-            rank_zero_info(
-                f"[batch selection, {self.rule}] trained on {self.trained} of {self.scored} samples scored on rank "
-                f"{self.rank} ({self.trained / max(self.scored, 1):.1%}); every sample was loaded and scored. Compute "
-                f"{self.compute_share:.1%} of training on all of them (backward = 2 forwards)"
-            )
+            share, trained, scored = self.compute_share, self.trained, self.scored
+            rank_zero_info(f"[batch selection, {self.rule}] rank 0 trained on {trained} of the {scored} samples it "
+                           f"scored ({trained / max(scored, 1):.1%}): {share:.1%} of full data's compute")  # fmt: skip
 
     @override
     def state_dict(self) -> dict[str, Any]:
-        return {"batches": self.batches, "scored": self.scored, "trained": self.trained, "seed": self.seed}
+        return {name: getattr(self, name) for name in ("batches", "scored", "trained", "seed")}
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.batches, self.scored = int(state_dict.get("batches", 0)), int(state_dict.get("scored", 0))
-        self.trained = int(state_dict.get("trained", 0))
-        self.seed = state_dict.get("seed", self.seed)
+        self.batches, self.scored, self.trained, saved = (int(state_dict.get(k, 0)) for k in self.state_dict())
+        if self.given_seed is not None and saved != self.given_seed:
+            rank_zero_warn(f"resuming with the checkpoint's batch-selection seed {saved} (given: {self.given_seed})")
+        self.seed = saved

@@ -339,8 +339,4 @@ class DataPruning(Callback):
 
 def _has_loss(outputs: Any) -> bool:
     """Whether ``training_step`` returned a loss (``None`` is Lightning's documented way to skip a batch)."""
-    if isinstance(outputs, Tensor):
-        return True
-    if isinstance(outputs, Mapping):
-        return outputs.get("loss") is not None
-    return outputs is not None
+    return outputs.get("loss") is not None if isinstance(outputs, Mapping) else outputs is not None  # (a tensor: yes)

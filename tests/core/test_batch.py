@@ -48,6 +48,29 @@ def test_any_batch_collection_loses_the_same_samples_everywhere():
     assert images.shape == (1, 3, 4) and labels.tolist() == [6]  # a 2-sample (x, y) tuple is not a per-sample list
 
 
+def test_lists_of_samples_of_any_kind_and_transposed_sequences_are_cut_right():
+    from collections import defaultdict
+
+    pos = torch.tensor([0, 2])
+    images = [torch.zeros(3, 5, 5), torch.ones(3, 6, 4), torch.full((3, 7, 7), 2.0), torch.ones(3, 2, 2)]
+    boxes = [{"boxes": torch.zeros(n, 4)} for n in (1, 3, 2, 4)]  # detection: one image and its boxes per sample
+    kept_images, kept_boxes = F.take_samples((images, boxes), pos, 4)
+    assert [tuple(i.shape) for i in kept_images] == [(3, 5, 5), (3, 7, 7)]  # whole images, channels untouched
+    assert [b["boxes"].shape[0] for b in kept_boxes] == [1, 2]
+    tokens = [torch.tensor([10, 11, 12]), torch.tensor([20, 21, 22])]  # default_collate's transposed sequences
+    assert [t.tolist() for t in F.take_samples(tokens, pos, 3)] == [[10, 12], [20, 22]]
+    with pytest.raises(ValueError, match="a list of 3 tensors whose first dimension is also 3"):
+        F.take_samples((images[:3], boxes[:3]), pos, 3)  # 3 images of 3 channels, or 3 positions of 3 samples?
+    counts = defaultdict(int, {"x": torch.arange(3)})
+    kept = F.take_samples(counts, pos, 3)
+    assert isinstance(kept, defaultdict) and kept["x"].tolist() == [0, 2] and kept["missing"] == 0
+
+
+def test_a_batch_with_nothing_of_the_scores_length_is_refused():
+    with pytest.raises(ValueError, match="no tensor or list in the batch has 4 entries along its first dimension"):
+        F.take_samples({"tokens": torch.zeros(2, 10)}, torch.tensor([0, 1]), 4)  # e.g. a score per token, not sample
+
+
 def test_compute_share_counts_the_scoring_forward():
     assert F.compute_share(0, 0) == 1.0 and F.compute_share(10, 10) == pytest.approx(4 / 3)
     assert F.compute_share(300, 150) == pytest.approx((300 + 3 * 150) / 900)
@@ -145,3 +168,35 @@ def test_the_random_rule_resumes_drawing_what_the_uninterrupted_fit_draws(tmp_pa
     trained = [t for _, _, t in first.steps + rest.steps]
     assert len(trained) == 18 and all(torch.equal(a, b) for a, (_, _, b) in zip(trained, whole.steps))
     assert (rest_sel.scored, rest_sel.trained) == (whole_sel.scored, whole_sel.trained) == (360, 180)
+
+
+class SelectsTwice(Selecting):
+    def training_step(self, batch, batch_idx):
+        self.select_batch(batch, self.per_sample_loss)
+        return super().training_step(batch, batch_idx)
+
+
+class NeverSelects(Selecting):
+    def training_step(self, batch, batch_idx):
+        return self.per_sample_loss(batch).mean()
+
+
+@pytest.mark.parametrize(
+    ("model", "match"),
+    [
+        (SelectsTwice, "select_batch was called twice for one batch: call it once per training_step"),
+        (NeverSelects, r"nothing was selected: pass the batch through `batch = self.select_batch\(batch"),
+    ],
+)
+def test_misuse_is_an_error_naming_the_fix(model, match):
+    with pytest.raises(RuntimeError, match=match):
+        trainer(max_epochs=1, callbacks=[BatchSelection(keep=0.5)]).fit(model(), loader(random_dataset(64), 32))
+
+
+def test_a_given_seed_is_kept_across_fits_and_the_global_seed_followed_otherwise():
+    given, following = BatchSelection(keep=0.5, rule="random", seed=7), BatchSelection(keep=0.5, rule="random")
+    for global_seed in (1, 2):
+        L.seed_everything(global_seed)
+        for selection in (given, following):
+            trainer(max_epochs=1, callbacks=[selection]).fit(Selecting(), loader(random_dataset(64), 32))
+        assert (given.seed, following.seed) == (7, global_seed)

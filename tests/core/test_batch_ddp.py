@@ -68,8 +68,8 @@ class LitDataEpochEnd(__import__("lightning").Callback):
 def test_a_litdata_fit_resumed_mid_epoch_trains_on_what_the_uninterrupted_one_did(tmp_path):
     """LitData's own loader state (checkpointed by Lightning, as for any loader with ``state_dict``) and the
     callback's counters make a mid-epoch resume exact: every later step scores and trains on the same samples."""
+    litdata = pytest.importorskip("litdata")  # (in the test extra and the lock: skipped only outside them)
     import lightning as L
-    import litdata
     from batch_ddp_worker import BATCH, Recording
     from lightning.pytorch.callbacks import ModelCheckpoint
 

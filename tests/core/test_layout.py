@@ -47,30 +47,43 @@ def node_of(module: str) -> str | None:
     return "functional" if name.split(".")[0] == "functional" else name
 
 
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(CORE).with_suffix("").parts).removesuffix(".__init__")
+
+
+MODULES = {node_of(f"lightning_adapruner.core.{module_name(p)}") for p in CORE.rglob("*.py")} - {None}
+
+
 def runtime_imports(path: Path) -> set[str]:
     """Core modules ``path`` imports when it runs (annotation-only imports under ``TYPE_CHECKING`` left out)."""
     tree = ast.parse(path.read_text())
     typing_only = {
         id(child)
         for node in ast.walk(tree)
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)  # also typing.TYPE_CHECKING
         for stmt in node.body
         for child in ast.walk(stmt)
     }
+    package = ".".join(("lightning_adapruner", *path.relative_to(CORE.parent).parent.parts))
     found = set()
     for node in ast.walk(tree):
-        if id(node) in typing_only or not isinstance(node, ast.ImportFrom) or not node.module:
+        if id(node) in typing_only:
             continue
-        for alias in node.names:  # `from core import functional as F` imports the package `core.functional`
-            target = node_of(f"{node.module}.{alias.name}") if node.module == "lightning_adapruner.core" else None
-            found.add(target or node_of(node.module))
+        if isinstance(node, ast.Import):  # `import lightning_adapruner.core.x`
+            found.update(node_of(alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""  # a relative import's package
+            module = ".".join(p for p in (base, node.module or "") if p)
+            for alias in node.names:  # `from core import functional as F` imports the package `core.functional`
+                submodule = node_of(f"{module}.{alias.name}")
+                found.add(submodule if submodule in MODULES else node_of(module))
     return found - {None}
 
 
 def import_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for path in CORE.rglob("*.py"):
-        module = ".".join(path.relative_to(CORE).with_suffix("").parts).removesuffix(".__init__")
+        module = module_name(path)
         node = node_of(f"lightning_adapruner.core.{module}") if module != "__init__" else None
         if node is not None:
             graph.setdefault(node, set()).update(runtime_imports(path) - {node})

@@ -4,6 +4,7 @@ collection, and the compute share it costs."""
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import fields, is_dataclass, replace
 from typing import Any
@@ -13,24 +14,62 @@ from torch import Tensor
 
 
 def take_samples(batch: Any, positions: Tensor, size: int) -> Any:
-    """``batch`` with only the samples at ``positions``: tensors whose first dimension is ``size`` are indexed,
-    lists and tuples of length ``size`` holding no collection are subset, mappings, dataclasses, named tuples and
-    other sequences are walked; anything else is kept as it is."""
-    if isinstance(batch, Tensor):
-        return batch[positions.to(batch.device)] if batch.ndim and batch.shape[0] == size else batch
-    if isinstance(batch, Mapping):
-        return type(batch)({key: take_samples(value, positions, size) for key, value in batch.items()})  # type: ignore[call-arg]  # dict subclasses (BatchEncoding) take a dict
-    if is_dataclass(batch) and not isinstance(batch, type):
-        return replace(
-            batch, **{f.name: take_samples(getattr(batch, f.name), positions, size) for f in fields(batch) if f.init}
+    """``batch`` with only the samples at ``positions``, whatever its shape: a tensor whose first dimension is
+    ``size`` is indexed; a list of ``size`` items is per sample (strings, ids, images of different sizes) and
+    subset; a list of another length (a sequence ``default_collate`` transposed into one tensor per position),
+    mappings, tuples, named tuples and dataclasses are walked; anything else is kept.
+
+    Raises:
+        ValueError: nothing in the batch has ``size`` entries along its first dimension, so no sample could be
+            told apart (the batch would train whole while counted as cut); or a list of ``size`` tensors that are
+            themselves ``size`` long, which could be either kind of list.
+
+    Example::
+
+        >>> take_samples({"x": torch.arange(3.0), "id": ["a", "b", "c"], "n": 7}, torch.tensor([0, 2]), 3)
+        {'x': tensor([0., 2.]), 'id': ['a', 'c'], 'n': 7}
+    """
+    cut = 0
+
+    def walk(value: Any) -> Any:
+        nonlocal cut
+        if isinstance(value, Tensor):
+            if value.ndim and value.shape[0] == size:
+                cut += 1
+                return value[positions.to(value.device)]
+            return value
+        if isinstance(value, list):
+            transposed = any(isinstance(v, Tensor) and v.ndim and v.shape[0] == size for v in value)
+            if len(value) == size and transposed:
+                raise ValueError(
+                    f"the batch holds a list of {size} tensors whose first dimension is also {size}: one item per "
+                    "sample, or a sequence default_collate transposed? Stack per-sample items into one tensor, or "
+                    "keep sequences batch-first (a tensor per field), so select_batch cuts the right dimension"
+                )
+            if len(value) == size:
+                cut += 1
+                return [value[i] for i in positions.tolist()]  # one host read, for per-sample lists only
+            return [walk(v) for v in value]
+        if isinstance(value, Mapping):
+            items = {key: walk(v) for key, v in value.items()}
+            if isinstance(value, defaultdict):
+                return defaultdict(value.default_factory, items)
+            return type(value)(items)  # type: ignore[call-arg]  # dict subclasses (BatchEncoding) take a dict
+        if is_dataclass(value) and not isinstance(value, type):
+            return replace(value, **{f.name: walk(getattr(value, f.name)) for f in fields(value) if f.init})
+        if isinstance(value, tuple):
+            values = [walk(v) for v in value]
+            return type(value)(*values) if hasattr(value, "_fields") else type(value)(values)
+        return value
+
+    kept = walk(batch)
+    if not cut:
+        raise ValueError(
+            f"no tensor or list in the batch has {size} entries along its first dimension (one per loss the score "
+            "function returned), so select_batch cannot tell the samples apart: keep per-sample tensors batch-first, "
+            "and return one loss per sample of the batch"
         )
-    if isinstance(batch, (list, tuple)):
-        if len(batch) == size and size > 0 and not any(isinstance(v, (Tensor, Mapping, list, tuple)) for v in batch):
-            picked = [batch[i] for i in positions.tolist()]  # a per-sample list (strings, ids): one host read
-            return type(batch)(*picked) if hasattr(batch, "_fields") else type(batch)(picked)
-        items = [take_samples(value, positions, size) for value in batch]
-        return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
-    return batch
+    return kept
 
 
 def batch_kept_count(size: int, keep: float) -> int:
