@@ -1,6 +1,6 @@
 """A 2-process fit with ``BatchSelection`` on one kind of training loader.
 
-    python tests/batch_ddp_worker.py {map,iterable,litdata,hf} OUT [--data DIR]
+    python tests/batch_ddp_worker.py {map,iterable,litdata,hf} OUT [--data DIR] [--rule {loss,random}]
 
 Lightning's ``ddp`` launcher starts rank 1 by re-running this script. Each item carries its number in the last
 feature (``x[-1]``), so each rank records, per step, which samples it scored, their losses and which it trained
@@ -98,6 +98,7 @@ def main() -> None:
     p.add_argument("kind", choices=("map", "iterable", "litdata", "hf"))
     p.add_argument("out", type=Path)
     p.add_argument("--data", type=Path)
+    p.add_argument("--rule", choices=("loss", "random"), default="loss")
     args = p.parse_args()
     torch.set_num_threads(1)
     L.seed_everything(0)
@@ -107,7 +108,7 @@ def main() -> None:
         devices=2,
         strategy=DDPStrategy(timeout=timedelta(seconds=60)),
         max_epochs=2,
-        callbacks=[BatchSelection(keep=0.25, warmup_steps=2)],
+        callbacks=[BatchSelection(keep=0.25, rule=args.rule, warmup_steps=2)],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,

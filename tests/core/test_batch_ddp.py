@@ -30,6 +30,27 @@ def optimized(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
+def test_the_random_rule_draws_per_rank_and_per_batch_under_ddp(tmp_path):
+    """The control arm under DDP: each rank trains on a uniform draw of its batch's kept count, reproducibly, and the
+    two ranks' draws (keyed by the rank) are not the same positions."""
+    done = subprocess.run(
+        [sys.executable, str(WORKER), "map", str(tmp_path), "--rule", "random"], capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) > 2 * WARMUP
+    positions = []
+    for steps in ranks:
+        for number, step in enumerate(steps):
+            scored, trained = step["scored"].tolist(), step["trained"].tolist()
+            k = len(scored) if number < WARMUP else F.batch_kept_count(len(scored), KEEP)
+            assert len(trained) == k and set(trained) <= set(scored), number
+        positions.append([tuple(s["scored"].tolist().index(i) for i in s["trained"].tolist()) for s in steps[WARMUP:]])
+    assert positions[0] != positions[1]  # the draw is keyed by the rank as well as the batch
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["map", "iterable", "litdata", "hf"])
 def test_every_loader_kind_trains_on_each_batchs_highest_losses_on_both_ranks(tmp_path, kind):
     extra = ["--data", str(optimized(tmp_path))] if kind == "litdata" else []
