@@ -1,6 +1,7 @@
 """A 2-process fit with ``BatchSelection`` on one kind of training loader.
 
     python tests/batch_ddp_worker.py {map,iterable,litdata,hf} OUT [--data DIR] [--rule {loss,random}]
+        [--checkpoint-every N] [--resume CKPT]
 
 Lightning's ``ddp`` launcher starts rank 1 by re-running this script. Each item carries its number in the last
 feature (``x[-1]``), so each rank records, per step, which samples it scored, their losses and which it trained
@@ -15,6 +16,7 @@ from pathlib import Path
 import lightning as L
 import torch
 import torch.nn.functional as TF
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
 from torch.utils.data import DataLoader, IterableDataset
 
@@ -93,28 +95,42 @@ class LateLoader(L.LightningDataModule):
         return train_loader(self.kind, self.data)
 
 
+class LitDataEpochEnd(L.Callback):
+    """LitData 0.2.76 replays a resumed position in the next epoch unless the loader's ``restore`` flag is cleared
+    when an epoch ends (litData issues #770, #775; README): the workaround, harmless for other loaders."""
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        loader = trainer.train_dataloader
+        if getattr(loader, "restore", False):
+            loader.restore = False
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("kind", choices=("map", "iterable", "litdata", "hf"))
     p.add_argument("out", type=Path)
     p.add_argument("--data", type=Path)
     p.add_argument("--rule", choices=("loss", "random"), default="loss")
+    p.add_argument("--checkpoint-every", type=int, default=0, help="save a checkpoint every N training steps")
+    p.add_argument("--resume", type=Path, default=None, help="resume the fit from this checkpoint")
     args = p.parse_args()
     torch.set_num_threads(1)
     L.seed_everything(0)
     model = Recording()
+    every = args.checkpoint_every
+    checkpoints = [ModelCheckpoint(args.out / "ckpt", every_n_train_steps=every, save_top_k=-1)] if every else []
     trainer = L.Trainer(
         accelerator="cpu",
         devices=2,
         strategy=DDPStrategy(timeout=timedelta(seconds=60)),
         max_epochs=2,
-        callbacks=[BatchSelection(keep=0.25, rule=args.rule, warmup_steps=2)],
+        callbacks=[BatchSelection(keep=0.25, rule=args.rule, warmup_steps=2), LitDataEpochEnd(), *checkpoints],
         logger=False,
-        enable_checkpointing=False,
+        enable_checkpointing=bool(checkpoints),
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    trainer.fit(model, datamodule=LateLoader(args.kind, args.data))
+    trainer.fit(model, datamodule=LateLoader(args.kind, args.data), ckpt_path=args.resume)
     torch.save(model.steps, args.out / f"rank{trainer.global_rank}.pt")
 
 

@@ -74,24 +74,12 @@ def test_every_loader_kind_trains_on_each_batchs_highest_losses_on_both_ranks(tm
         assert scored.unique().numel() == scored.numel() >= N - 2 * 16  # (LitData drops a short last batch per rank)
 
 
-class LitDataEpochEnd(__import__("lightning").Callback):
-    """LitData's workaround (litData issues #770, #775): a restored ``StreamingDataLoader`` clears its ``restore``
-    flag only when its iterator is exhausted, which Lightning never does (it stops by length), so the next epoch
-    would replay the resumed position (5 of 10 steps differ without it). Clearing it at the epoch's end lets the
-    next epoch start afresh."""
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        loader = trainer.train_dataloader
-        if getattr(loader, "restore", False):
-            loader.restore = False
-
-
 def test_a_litdata_fit_resumed_mid_epoch_trains_on_what_the_uninterrupted_one_did(tmp_path):
     """LitData's own loader state (checkpointed by Lightning, as for any loader with ``state_dict``) and the
     callback's counters make a mid-epoch resume exact: every later step scores and trains on the same samples."""
     litdata = pytest.importorskip("litdata")  # (in the test extra and the lock: skipped only outside them)
     import lightning as L
-    from batch_ddp_worker import BATCH, Recording
+    from batch_ddp_worker import BATCH, LitDataEpochEnd, Recording
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from lightning_adapruner import BatchSelection
@@ -119,3 +107,24 @@ def test_a_litdata_fit_resumed_mid_epoch_trains_on_what_the_uninterrupted_one_di
         for a, b in zip(whole[5:], resumed):
             assert torch.equal(a["scored"], b["scored"]) and torch.equal(a["trained"], b["trained"]), rule
         assert (selection.scored, selection.trained) == (whole_selection.scored, whole_selection.trained)
+
+
+@pytest.mark.slow
+def test_a_two_process_litdata_fit_resumed_mid_epoch_trains_on_what_the_uninterrupted_one_did(tmp_path):
+    """The same under 2-process DDP: Lightning saves rank 0's LitData state (rank-agnostic: samples yielded, world
+    size, seed) and every rank restores it; each rank's later steps match the uninterrupted fit's."""
+    data = optimized(tmp_path)
+    runs = {
+        "whole": ["--checkpoint-every", "3"],
+        "resumed": ["--resume", str(tmp_path / "whole/ckpt/epoch=0-step=3.ckpt")],
+    }
+    for name, extra in runs.items():
+        (tmp_path / name).mkdir()
+        command = [sys.executable, str(WORKER), "litdata", str(tmp_path / name), "--data", str(data), *extra]
+        done = subprocess.run([*command, "--rule", "random"], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+    for rank in range(2):
+        whole, resumed = (torch.load(tmp_path / n / f"rank{rank}.pt", weights_only=False) for n in runs)
+        assert len(whole) == 14 and len(resumed) == len(whole) - 3, rank  # 224 of 240 samples, 7 batches a rank
+        for a, b in zip(whole[3:], resumed):
+            assert torch.equal(a["scored"], b["scored"]) and torch.equal(a["trained"], b["trained"]), rank
