@@ -138,11 +138,12 @@ def session_arm(n: int, threads: int) -> dict[str, Any]:
     from lightning_adapruner.core._distributed import SingleProcess
     from lightning_adapruner.core._loader import LoaderFacts
     from lightning_adapruner.core._session import PruningSession
+    from lightning_adapruner.core.functional.schedule import PruningTarget
 
     torch.set_num_threads(threads)
     base = current_rss_mb()
     session = PruningSession(
-        AdaPruner(), 0.3, warmup_epochs=1, prune_epochs=1, shape="linear", class_floor=0, shard_drop_last=False
+        AdaPruner(), PruningTarget(prune_ratio=0.3), 1, 1, "linear", class_floor=0, shard_drop_last=False
     )
     facts = LoaderFacts(
         n, batch_size=4096, drop_last=False, shuffle=True, limit_batches=1.0, max_epochs=3, device=torch.device("cpu")
