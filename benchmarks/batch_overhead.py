@@ -8,7 +8,8 @@ method itself; the rest is the plugin's overhead (target: <= 150 us per step). T
   is the plugin's alone (the no-grad context, the checks, the choice, the cut of every tensor), for batches of
   128 shaped like Fashion-MNIST and like CIFAR, with each rule;
 * **beside the forward**: ``select`` with a real scoring forward against that forward alone, interleaved, on a
-  linear model and a small CNN; the difference is the same fixed cost, read through the forward's noise.
+  linear model and the app's SmallCNN (w=32, as in overhead.py); the difference is the same fixed cost, read
+  through the forward's noise.
 
 Each number is the median over ``--repeats`` rounds of ``--steps`` calls.
 
@@ -27,14 +28,7 @@ import torch
 from torch import nn
 
 from lightning_adapruner import BatchSelection
-
-
-def small_cnn() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10),
-    )  # fmt: skip
+from lightning_adapruner.app.models.networks import SmallCNN
 
 
 def per_call_us(fn, steps: int) -> float:
@@ -88,7 +82,10 @@ def main() -> None:
     for shape in ((128, 1, 28, 28), (128, 3, 32, 32)):
         for rule in ("loss", "random"):
             fixed_cost(shape, args.steps * 10, args.repeats, rule)
-    for name, model in (("linear 784-10", nn.Sequential(nn.Flatten(), nn.Linear(784, 10))), ("small CNN", small_cnn())):
+    for name, model in (
+        ("linear 784-10", nn.Sequential(nn.Flatten(), nn.Linear(784, 10))),
+        ("SmallCNN w=32", SmallCNN(in_channels=1, num_classes=10, width=32)),
+    ):
         for rule in ("loss", "random"):
             measure(name, model, args.steps, args.repeats, rule)
 

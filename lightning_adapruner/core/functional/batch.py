@@ -29,10 +29,10 @@ def take_samples(batch: Any, positions: Tensor, size: int) -> Any:
         >>> take_samples({"x": torch.arange(3.0), "id": ["a", "b", "c"], "n": 7}, torch.tensor([0, 2]), 3)
         {'x': tensor([0., 2.]), 'id': ['a', 'c'], 'n': 7}
     """
-    cut = 0
+    cut, picked = 0, None  # picked: the positions as a list, read from the device once, for per-sample lists
 
     def walk(value: Any) -> Any:
-        nonlocal cut
+        nonlocal cut, picked
         if isinstance(value, Tensor):
             if value.ndim and value.shape[0] == size:
                 cut += 1
@@ -47,8 +47,8 @@ def take_samples(batch: Any, positions: Tensor, size: int) -> Any:
                     "keep sequences batch-first (a tensor per field), so select_batch cuts the right dimension"
                 )
             if len(value) == size:
-                cut += 1
-                return [value[i] for i in positions.tolist()]  # one host read, for per-sample lists only
+                cut, picked = cut + 1, positions.tolist() if picked is None else picked
+                return [value[i] for i in picked]
             return [walk(v) for v in value]
         if isinstance(value, Mapping):
             items = {key: walk(v) for key, v in value.items()}
