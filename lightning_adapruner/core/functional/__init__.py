@@ -48,6 +48,7 @@ from lightning_adapruner.core.functional.selection import (
     random_subset,
     select_top,
 )
+from lightning_adapruner.core.functional.sharded import order_keys, shard_span, sharded_select_top
 
 __all__ = [
     "LOG_EPS",
@@ -78,6 +79,7 @@ __all__ = [
     "normalise_per_batch",
     "num_batches",
     "num_kept",
+    "order_keys",
     "random_pick",
     "random_subset",
     "rs2_draw",
@@ -86,6 +88,8 @@ __all__ = [
     "seta_plan",
     "seta_window",
     "shard_length",
+    "shard_span",
+    "sharded_select_top",
     "solve_prune_ratio",
     "stepping_batches",
     "trajectory",

@@ -1,0 +1,120 @@
+"""Sharded per-sample state: each of ``W`` processes owns a contiguous block of the ``N`` samples, and an epoch's
+cut is found without gathering or sorting the scores (a distributed threshold search).
+
+:func:`sharded_select_top` returns, on every rank, that rank's part (a mask) of exactly the set
+:func:`~lightning_adapruner.core.functional.selection.select_top` returns for the whole score vector (same ties
+broken the same way), while moving two histograms and a few counts between the processes instead of ``N`` scores.
+The processes talk through one ``gather`` callable (every rank's tensor, stacked in rank order), the shape of the
+harness's ``Collectives.gather_rows``; ``lambda t: t.unsqueeze(0)`` is one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from lightning_adapruner.core.functional.selection import random_subset
+
+Gather = Callable[[Tensor], Tensor]  # every rank's tensor (same shape on all), stacked: [W, *shape]
+
+_BITS = 16  # the 32-bit keys are resolved in two rounds of 16 bits: two histograms of 65 536 counts
+_PIECE = 1 << 22  # scores turned into keys at a time: a few tens of MB of temporaries at any shard size
+
+
+def shard_span(num_samples: int, world_size: int, rank: int) -> tuple[int, int]:
+    """The samples ``[start, stop)`` rank ``rank`` owns: contiguous blocks in rank order, sizes differing by one
+    at most.
+
+    Example::
+
+        >>> [shard_span(10, 4, r) for r in range(4)]
+        [(0, 2), (2, 5), (5, 7), (7, 10)]
+    """
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in [0, world_size); got rank={rank}, world_size={world_size}")
+    return rank * num_samples // world_size, (rank + 1) * num_samples // world_size
+
+
+def order_keys(scores: Tensor) -> Tensor:
+    """Integer keys (int32) ordered as ``select_top`` orders the scores: as float32 through the same
+    ``torch.nan_to_num(nan=-inf)`` (NaN ranks last, ``inf`` ties with the largest finite float), ``-0.0`` equal to
+    ``0.0``. The float's bits, with the magnitude bits of negative numbers flipped.
+
+    Example::
+
+        >>> keys = order_keys(torch.tensor([-1.0, float("nan"), -0.0, 0.0, 2.0, float("-inf")]))
+        >>> keys.argsort(stable=True).tolist(), bool(keys[2] == keys[3]), bool(keys[1] < keys[5])
+        ([1, 5, 0, 2, 3, 4], True, True)
+    """
+    s = torch.nan_to_num(scores.detach().float().cpu(), nan=float("-inf")).add_(0.0)  # (+ 0.0: -0.0 becomes 0.0)
+    bits = s.view(torch.int32)
+    return bits ^ ((bits >> 31) & 0x7FFFFFFF)
+
+
+def _top_digit(keys: Tensor) -> Tensor:
+    return (keys >> _BITS).to(torch.int16)  # in [-2**15, 2**15): int16 exactly
+
+
+def _digit(counts: Tensor, k: int) -> tuple[int, int]:
+    """The digit (index into ``counts``) holding the ``k``-th largest key given the global ``counts`` per digit,
+    and how many keys lie in higher digits."""
+    above = torch.flip(torch.cumsum(torch.flip(counts, (0,)), 0), (0,))  # keys in this digit or higher
+    digit = int(torch.nonzero(above >= k).max())
+    return digit, int(above[digit] - counts[digit])
+
+
+def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank: int, gather: Gather) -> Tensor:
+    """This rank's part of ``select_top(all_scores, k, gen)`` as a mask over its own samples, where ``all_scores``
+    is every rank's ``local_scores`` concatenated in rank order (see :func:`shard_span`).
+
+    Every rank calls it with its ``rank``, the same ``k`` and a generator in the same state. The cut is found by
+    a radix search on :func:`order_keys`: a histogram of the keys' top 16 bits summed over the ranks names the
+    bin of the ``k``-th largest score, a histogram of the low 16 bits of that bin's keys names the score itself.
+    Four small gathers (shard sizes, two histograms of 65 536 counts, the tie counts) and two passes over the
+    scores; beyond the shard, 2 bytes per local sample (the top bits) and the returned mask. Ties at the cut are
+    drawn by the very call ``select_top`` makes, over the ties in global order, so the union over ranks is
+    ``select_top``'s result bit for bit at any number of processes.
+
+    Returns:
+        bool ``[local_scores.numel()]``: which of this rank's samples are kept.
+
+    Raises:
+        ValueError: ``k`` outside ``[0, N]`` (on every rank alike).
+
+    Example::
+
+        >>> from lightning_adapruner.core.functional.selection import generator, select_top
+        >>> scores = torch.tensor([0.5, 3.0, -1.0, 2.0, 0.0, 1.0])
+        >>> mask = sharded_select_top(scores, 3, generator(0, 0), 0, lambda t: t.unsqueeze(0))
+        >>> mask.nonzero().flatten().tolist(), select_top(scores, 3, generator(0, 0)).tolist()
+        ([1, 3, 5], [1, 3, 5])
+    """
+    size = local_scores.numel()
+    sizes = gather(torch.tensor([size], dtype=torch.long)).flatten()
+    n = int(sizes.sum())
+    if not 0 <= k <= n:
+        raise ValueError(f"k must be in [0, {n}], got {k}")
+    if k in (0, n):  # as select_top: nothing or everything, and the generator untouched
+        return torch.full((size,), k == n, dtype=torch.bool)
+    top = torch.empty(size, dtype=torch.int16)
+    counts = torch.zeros(1 << _BITS, dtype=torch.long)
+    for start, piece in zip(range(0, size, _PIECE), local_scores.split(_PIECE)):
+        digits = _top_digit(order_keys(piece))
+        top[start : start + piece.numel()] = digits
+        counts += torch.bincount(digits.int() + (1 << (_BITS - 1)), minlength=1 << _BITS)
+    high, above = _digit(gather(counts).sum(0), k)
+    high -= 1 << (_BITS - 1)
+    inside = (top == high).nonzero().flatten()  # this rank's samples in the cut's bin, ascending
+    low_bits = order_keys(local_scores[inside]) & ((1 << _BITS) - 1)
+    low, above_low = _digit(gather(torch.bincount(low_bits, minlength=1 << _BITS)).sum(0), k - above)
+    keep = top > high
+    del top
+    keep[inside[low_bits > low]] = True
+    ties = inside[low_bits == low]
+    tie_counts = gather(torch.tensor([ties.numel()], dtype=torch.long)).flatten()
+    first = int(tie_counts[:rank].sum())  # this rank's ties are these places of the global tie list
+    drawn = random_subset(k - above - above_low, int(tie_counts.sum()), gen)
+    keep[ties[drawn[(drawn >= first) & (drawn < first + ties.numel())] - first]] = True
+    return keep

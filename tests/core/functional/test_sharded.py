@@ -1,0 +1,136 @@
+"""The distributed threshold search: every rank's mask, joined in rank order, is ``select_top``'s set bit for bit.
+
+Ranks are simulated by threads that meet in each gather (the real multi-process run is
+``tests/core/test_sharded_ddp.py``)."""
+
+import threading
+
+import pytest
+import torch
+
+from lightning_adapruner.core import functional as F
+from lightning_adapruner.core.functional import sharded
+
+
+def run_ranks(scores, k, world_size, seed=0, epoch=3):
+    """Every rank's mask of ``sharded_select_top`` over its ``shard_span`` of ``scores``, each rank a thread."""
+    barrier, slots, masks, errors = threading.Barrier(world_size), [None] * world_size, [None] * world_size, []
+
+    def gather_of(rank):
+        def gather(tensor):
+            slots[rank] = tensor
+            barrier.wait()
+            stacked = torch.stack(list(slots))
+            barrier.wait()  # nobody overwrites a slot before every rank has read it
+            return stacked
+
+        return gather
+
+    def rank_main(rank):
+        start, stop = F.shard_span(scores.numel(), world_size, rank)
+        try:
+            gen = F.generator(seed, epoch, F.selection.STREAM_TIES)
+            masks[rank] = F.sharded_select_top(scores[start:stop], k, gen, rank, gather_of(rank))
+        except Exception as err:  # surfaced in the test's thread
+            errors.append(err)
+            barrier.abort()
+
+    threads = [threading.Thread(target=rank_main, args=(r,)) for r in range(world_size)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return masks
+
+
+def kept(masks):
+    return torch.cat(masks).nonzero().flatten()
+
+
+def scores_of(kind, n, g):
+    if kind == "distinct":
+        return torch.randn(n, generator=g)
+    if kind == "ties":  # a few values: the cut falls inside a large tie
+        return torch.randint(0, 4, (n,), generator=g).float()
+    if kind == "special":  # NaN, both zeros, both infinities, the largest floats
+        s = torch.randn(n, generator=g)
+        u = torch.rand(n, generator=g)
+        s[u < 0.15] = float("nan")
+        s[(u >= 0.15) & (u < 0.25)] = -0.0
+        s[(u >= 0.25) & (u < 0.35)] = 0.0
+        s[(u >= 0.35) & (u < 0.4)] = float("inf")
+        s[(u >= 0.4) & (u < 0.45)] = float("-inf")
+        s[(u >= 0.45) & (u < 0.5)] = torch.finfo(torch.float32).max
+        return s
+    if kind == "subnormal":
+        return torch.randn(n, generator=g) * 1e-40
+    assert kind == "float64"  # select_top ranks in float32: values equal there tie
+    return 1.0 + torch.randint(0, 3, (n,), generator=g).double() * 1e-12
+
+
+@pytest.mark.bits
+@pytest.mark.parametrize("kind", ["distinct", "ties", "special", "subnormal", "float64"])
+@pytest.mark.parametrize("world_size", [1, 2, 3, 4])
+def test_the_ranks_masks_together_are_select_tops_set_bit_for_bit(kind, world_size):
+    g = torch.Generator().manual_seed(world_size)
+    for trial in range(12):
+        n = int(torch.randint(world_size, 400, (1,), generator=g))
+        scores = scores_of(kind, n, g)
+        for k in {0, 1, n // 3, n - 1, n, int(torch.randint(0, n + 1, (1,), generator=g))}:
+            expected = F.select_top(scores, k, F.generator(trial, 3, F.selection.STREAM_TIES))
+            masks = run_ranks(scores, k, world_size, seed=trial)
+            assert [m.numel() for m in masks] == [
+                b - a for a, b in (F.shard_span(n, world_size, r) for r in range(world_size))
+            ]
+            assert torch.equal(kept(masks), expected), (kind, world_size, n, k)
+
+
+@pytest.mark.bits
+def test_the_cut_is_exact_when_the_scores_are_split_into_pieces(monkeypatch):
+    """Scores are turned into keys a piece at a time: pieces smaller than a shard give the same set."""
+    g = torch.Generator().manual_seed(0)
+    scores = torch.cat([torch.randn(500, generator=g), torch.full((300,), 0.25)])[torch.randperm(800, generator=g)]
+    expected = F.select_top(scores, 400, F.generator(0, 3, F.selection.STREAM_TIES))
+    monkeypatch.setattr(sharded, "_PIECE", 7)
+    assert torch.equal(kept(run_ranks(scores, 400, 3)), expected)
+
+
+def test_a_cut_that_keeps_all_or_nothing_leaves_the_ties_generator_untouched():
+    scores = torch.ones(10)
+    for k in (0, 10):
+        gen = F.generator(0, 0)
+        mask = F.sharded_select_top(scores, k, gen, 0, lambda t: t.unsqueeze(0))
+        assert mask.tolist() == [k == 10] * 10
+        assert torch.equal(gen.get_state(), F.generator(0, 0).get_state())
+
+
+def test_a_budget_beyond_the_samples_of_all_ranks_is_refused_on_every_rank():
+    with pytest.raises(ValueError, match=r"k must be in \[0, 8\], got 9"):
+        run_ranks(torch.randn(8), 9, 2)
+
+
+def test_order_keys_order_as_select_top_compares():
+    s = torch.tensor([float("nan"), float("-inf"), -3.0, -1e-45, -0.0, 0.0, 1e-45, 2.0, float("inf")])
+    keys = F.order_keys(s)
+    assert keys.dtype == torch.int32
+    assert keys.tolist() == sorted(keys.tolist())  # ascending with the values, NaN first
+    assert keys[4] == keys[5] and len(set(keys.tolist())) == 8  # only the two zeros coincide
+    big = torch.finfo(torch.float32).max
+    assert F.order_keys(torch.tensor([float("inf")])) == F.order_keys(torch.tensor([big]))  # as nan_to_num maps inf
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 10, 1001])
+@pytest.mark.parametrize("world_size", [1, 2, 3, 4, 8])
+def test_shards_are_contiguous_blocks_that_cover_the_samples_once(n, world_size):
+    spans = [F.shard_span(n, world_size, r) for r in range(world_size)]
+    assert spans[0][0] == 0 and spans[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    sizes = [b - a for a, b in spans]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_a_rank_outside_the_processes_is_refused():
+    with pytest.raises(ValueError, match="rank must be in"):
+        F.shard_span(10, 2, 2)
