@@ -175,12 +175,12 @@ def method_inputs(method: Any, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
     return {name: inputs[name].detach() for name in method.inputs}
 
 
-def check_fit(trainer: Any, pl_module: Any, pruning: Any, harness: type) -> None:
+def check_fit(trainer: Any, pl_module: Any, pruning: Any, harness: tuple[type, ...]) -> None:
     """What a pruning fit needs of the Trainer and the module, checked when the fit sets up.
 
     Raises:
         TypeError: a module without the mixin.
-        ValueError: two pruning callbacks, no finite ``max_epochs``, ``overfit_batches``.
+        ValueError: two pruning callbacks (``harness``: their types), no finite ``max_epochs``, ``overfit_batches``.
     """
     from lightning.pytorch.utilities import rank_zero_warn
 
@@ -192,8 +192,9 @@ def check_fit(trainer: Any, pl_module: Any, pruning: Any, harness: type) -> None
             "`self.pruning_loss(per_sample_loss)` from training_step"
         )
     others: list[Any] = [c for c in trainer.callbacks if isinstance(c, harness)]
-    if len(others) > 1:
-        names = ", ".join(f"{type(c).__name__}({c.method.name}, {c.target.describe()})" for c in others)
+    if len(others) > 1:  # (BatchSelection would hand pruning_loss part of the batch DataPruning planned)
+        names = ", ".join(f"{type(c).__name__}({c.method.name}, {c.target.describe()})" if hasattr(c, "target")
+                          else type(c).__name__ for c in others)  # fmt: skip
         raise ValueError(f"one pruning callback drives a fit, got {len(others)}: keep one of {names}")
     if trainer.max_epochs is None or trainer.max_epochs < 1:
         raise ValueError(

@@ -21,6 +21,7 @@ from lightning_adapruner.core import functional as F
 from lightning_adapruner.core._checks import check_budget, check_fit, check_int, check_ratio, check_targets
 from lightning_adapruner.core._route import TrainLoaderRoute, status
 from lightning_adapruner.core._session import PruningSession
+from lightning_adapruner.core.batch import BatchSelection
 from lightning_adapruner.core.export import SUBSET_NAME, subset_metadata, write_pruned_subset
 from lightning_adapruner.core.functional.schedule import PruningTarget
 from lightning_adapruner.core.method import PruningMethod
@@ -254,7 +255,7 @@ class DataPruning(Callback):
 
     # ------------------------------------------------------------------ workers
     def _begin_fit(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        check_fit(trainer, pl_module, self, DataPruning)
+        check_fit(trainer, pl_module, self, (DataPruning, BatchSelection))
         self._claimed = True
         self._session.stop()  # a fresh fit starts from fresh state (a checkpoint is restored after)
         self._kept_indices, self._export_path, self._result = None, None, None

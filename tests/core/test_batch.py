@@ -9,7 +9,7 @@ import torch
 from helpers import TinyModel, loader, random_dataset, trainer
 from torch.utils.data import DataLoader, IterableDataset
 
-from lightning_adapruner import BatchSelection
+from lightning_adapruner import AdaPruner, BatchSelection, DataPruning
 from lightning_adapruner import functional as F
 
 Pair = namedtuple("Pair", "x y")
@@ -191,6 +191,20 @@ class NeverSelects(Selecting):
 def test_misuse_is_an_error_naming_the_fix(model, match):
     with pytest.raises(RuntimeError, match=match):
         trainer(max_epochs=1, callbacks=[BatchSelection(keep=0.5)]).fit(model(), loader(random_dataset(64), 32))
+
+
+@pytest.mark.parametrize("order", ["pruning first", "selection first"])
+def test_batch_selection_beside_data_pruning_is_refused_naming_both(order):
+    """DataPruning plans the samples each epoch loads and pruning_loss expects all of them; BatchSelection would hand
+    it part of each batch, which the loss check would blame on the collate_fn."""
+    callbacks = [DataPruning(AdaPruner(), 0.3), BatchSelection(keep=0.5)]
+    callbacks = callbacks if order == "pruning first" else callbacks[::-1]
+    names = [r"DataPruning\(adapruner, prune_ratio=0.3\)", "BatchSelection"]
+    names = names if order == "pruning first" else names[::-1]
+    with pytest.raises(
+        ValueError, match=f"one pruning callback drives a fit, got 2: keep one of {names[0]}, {names[1]}$"
+    ):
+        trainer(max_epochs=1, callbacks=callbacks).fit(Selecting(), loader(random_dataset(64), 32))
 
 
 def test_a_given_seed_is_kept_across_fits_and_the_global_seed_followed_otherwise():
