@@ -5,7 +5,9 @@ cut is found without gathering or sorting the scores (a distributed threshold se
 :func:`~lightning_adapruner.core.functional.selection.select_top` returns for the whole score vector (same ties
 broken the same way), while moving two histograms and a few counts between the processes instead of ``N`` scores.
 The processes talk through one ``gather`` callable (every rank's tensor, stacked in rank order), the shape of the
-harness's ``Collectives.gather_rows``; ``lambda t: t.unsqueeze(0)`` is one process.
+harness's ``Collectives.gather_rows`` and of ``strategy.all_gather``; ``lambda t: t.unsqueeze(0)`` is one process.
+What is sent lies on the scores' device (a NCCL group gathers CUDA tensors only); the selection itself runs on
+the CPU, a piece of the scores at a time.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from lightning_adapruner.core.functional.selection import random_subset
 Gather = Callable[[Tensor], Tensor]  # every rank's tensor (same shape on all), stacked: [W, *shape]
 
 _BITS = 16  # the 32-bit keys are resolved in two rounds of 16 bits: two histograms of 65 536 counts
-_PIECE = 1 << 22  # scores turned into keys at a time: a few tens of MB of temporaries at any shard size
+_PIECE = 1 << 20  # scores turned into keys at a time: about 20 MB of temporaries at any shard size
 
 
 def shard_span(num_samples: int, world_size: int, rank: int) -> tuple[int, int]:
@@ -78,7 +80,7 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
     ``select_top``'s result bit for bit at any number of processes.
 
     Returns:
-        bool ``[local_scores.numel()]``: which of this rank's samples are kept.
+        bool ``[local_scores.numel()]`` on the CPU: which of this rank's samples are kept.
 
     Raises:
         ValueError: ``k`` outside ``[0, N]`` (on every rank alike).
@@ -92,7 +94,14 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
         ([1, 3, 5], [1, 3, 5])
     """
     size = local_scores.numel()
-    sizes = gather(torch.tensor([size], dtype=torch.long)).flatten()
+
+    def total(tensor: Tensor) -> Tensor:  # every rank's tensor summed; sent from the scores' device (NCCL wants it)
+        return gather(tensor.to(local_scores.device)).cpu().sum(0)
+
+    def each(count: int) -> Tensor:
+        return gather(torch.tensor([count], dtype=torch.long, device=local_scores.device)).cpu().flatten()
+
+    sizes = each(size)
     n = int(sizes.sum())
     if not 0 <= k <= n:
         raise ValueError(f"k must be in [0, {n}], got {k}")
@@ -104,16 +113,16 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
         digits = _top_digit(order_keys(piece))
         top[start : start + piece.numel()] = digits
         counts += torch.bincount(digits.int() + (1 << (_BITS - 1)), minlength=1 << _BITS)
-    high, above = _digit(gather(counts).sum(0), k)
+    high, above = _digit(total(counts), k)
     high -= 1 << (_BITS - 1)
     inside = (top == high).nonzero().flatten()  # this rank's samples in the cut's bin, ascending
     low_bits = order_keys(local_scores[inside]) & ((1 << _BITS) - 1)
-    low, above_low = _digit(gather(torch.bincount(low_bits, minlength=1 << _BITS)).sum(0), k - above)
+    low, above_low = _digit(total(torch.bincount(low_bits, minlength=1 << _BITS)), k - above)
     keep = top > high
     del top
     keep[inside[low_bits > low]] = True
     ties = inside[low_bits == low]
-    tie_counts = gather(torch.tensor([ties.numel()], dtype=torch.long)).flatten()
+    tie_counts = each(ties.numel())
     first = int(tie_counts[:rank].sum())  # this rank's ties are these places of the global tie list
     drawn = random_subset(k - above - above_low, int(tie_counts.sum()), gen)
     keep[ties[drawn[(drawn >= first) & (drawn < first + ties.numel())] - first]] = True
