@@ -12,8 +12,9 @@ from lightning_adapruner.core import functional as F
 from lightning_adapruner.core.functional import sharded
 
 
-def run_ranks(scores, k, world_size, seed=0, epoch=3):
-    """Every rank's mask of ``sharded_select_top`` over its ``shard_span`` of ``scores``, each rank a thread."""
+def run_ranks(scores, k, world_size, seed=0, epoch=3, spans=None):
+    """Every rank's mask of ``sharded_select_top`` over its span of ``scores`` (``shard_span``'s unless given), each
+    rank a thread."""
     barrier, slots, masks, errors = threading.Barrier(world_size), [None] * world_size, [None] * world_size, []
 
     def gather_of(rank):
@@ -27,7 +28,7 @@ def run_ranks(scores, k, world_size, seed=0, epoch=3):
         return gather
 
     def rank_main(rank):
-        start, stop = F.shard_span(scores.numel(), world_size, rank)
+        start, stop = F.shard_span(scores.numel(), world_size, rank) if spans is None else spans[rank]
         try:
             gen = F.generator(seed, epoch, F.selection.STREAM_TIES)
             masks[rank] = F.sharded_select_top(scores[start:stop], k, gen, rank, gather_of(rank))
@@ -85,6 +86,22 @@ def test_the_ranks_masks_together_are_select_tops_set_bit_for_bit(kind, world_si
                 b - a for a, b in (F.shard_span(n, world_size, r) for r in range(world_size))
             ]
             assert torch.equal(kept(masks), expected), (kind, world_size, n, k)
+
+
+@pytest.mark.bits
+def test_ranks_holding_any_part_of_the_candidates_cut_as_one_process_holding_them_all():
+    """A nested cut ranks the previous epoch's samples only: each rank passes the scores of its own candidates (in
+    index order), so the ranks hold unequal numbers, some none; the candidates in rank order are the global order."""
+    g = torch.Generator().manual_seed(1)
+    for trial in range(20):
+        scores = torch.randint(0, 6, (300,), generator=g).float()
+        candidates = (torch.rand(300, generator=g) < 0.6).nonzero().flatten()
+        cuts = sorted(torch.randint(0, candidates.numel() + 1, (3,), generator=g).tolist())
+        spans = list(zip([0, *cuts], [*cuts, candidates.numel()]))  # 4 ranks, unequal, possibly empty
+        k = int(torch.randint(0, candidates.numel() + 1, (1,), generator=g))
+        expected = candidates[F.select_top(scores[candidates], k, F.generator(trial, 3, F.selection.STREAM_TIES))]
+        masks = run_ranks(scores[candidates], k, 4, seed=trial, spans=spans)
+        assert torch.equal(candidates[kept(masks)], expected), trial
 
 
 @pytest.mark.bits
