@@ -193,6 +193,43 @@ def test_misuse_is_an_error_naming_the_fix(model, match):
         trainer(max_epochs=1, callbacks=[BatchSelection(keep=0.5)]).fit(model(), loader(random_dataset(64), 32))
 
 
+class KeyedScore(TinyModel):
+    """Scores by the loss minus a per-sample reference loss looked up by the sample's string key (RHO-LOSS's
+    reducible loss, its irreducible part computed beforehand): per-sample state the user keys, held by the score."""
+
+    def __init__(self, reference: dict[str, float]) -> None:
+        super().__init__()
+        self.reference, self.steps = reference, []
+
+    def loss_of(self, batch) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(self(batch["x"]), batch["y"], reduction="none")
+
+    def reducible(self, batch) -> torch.Tensor:
+        return self.loss_of(batch) - torch.tensor([self.reference[key] for key in batch["key"]])
+
+    def training_step(self, batch, batch_idx):
+        with torch.no_grad():
+            scores = self.reducible(batch)
+        kept = self.select_batch(batch, self.reducible)
+        self.steps.append((list(batch["key"]), scores, list(kept["key"])))
+        return self.loss_of(kept).mean()
+
+
+def test_per_sample_state_keyed_by_a_name_the_user_gives_drives_the_loss_rule():
+    data = random_dataset(96)
+    items = [{"x": data.x[i], "y": int(data.targets[i]), "key": f"doc-{i:03d}"} for i in range(96)]
+    reference = {item["key"]: float(torch.rand(1, generator=torch.Generator().manual_seed(i))) * 3 for i, item in
+                 enumerate(items)}  # fmt: skip
+    model = KeyedScore(reference)
+    trainer(max_epochs=1, callbacks=[BatchSelection(keep=0.25)]).fit(model, DataLoader(items, batch_size=32))
+    assert len(model.steps) == 3
+    for keys, scores, trained in model.steps:
+        top = {keys[i] for i in torch.topk(scores, F.batch_kept_count(32, 0.25)).indices.tolist()}
+        assert set(trained) == top and len(trained) == 8
+        losses_alone = {keys[i] for i in torch.topk(scores + torch.tensor([reference[k] for k in keys]), 8).indices}
+        assert set(trained) != losses_alone  # the keyed reference changed the choice
+
+
 @pytest.mark.parametrize("order", ["pruning first", "selection first"])
 def test_batch_selection_beside_data_pruning_is_refused_naming_both(order):
     """DataPruning plans the samples each epoch loads and pruning_loss expects all of them; BatchSelection would hand
