@@ -133,3 +133,19 @@ class DumpPruningState(L.Callback):
             },
             self.dirpath / f"rank{trainer.global_rank}.pt",
         )
+
+
+def reference_select_top(scores: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
+    """``select_top`` (no class floor) written independently of the radix search it runs on: the ``k``-th largest
+    value by ``torch.kthvalue``, every score above it, and ``random_subset`` of the ties in index order."""
+    from lightning_adapruner.core.functional.selection import random_subset
+
+    n = scores.numel()
+    if k in (0, n):
+        return torch.arange(n)[:k]
+    s = torch.nan_to_num(scores.detach().float(), nan=float("-inf"))
+    threshold = torch.kthvalue(s, n - k + 1).values
+    keep = s > threshold
+    ties = (s == threshold).nonzero().flatten()
+    keep[ties[random_subset(k - int(torch.count_nonzero(keep)), ties.numel(), gen)]] = True
+    return keep.nonzero().flatten()

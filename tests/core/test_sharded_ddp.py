@@ -1,5 +1,6 @@
 """Sharded per-sample state across real processes: 1, 2 and 4 gloo processes, each holding only its own shard of
-the scores, cut exactly the set a single process holding every score cuts (``select_top``), bit for bit."""
+the scores, cut exactly the set a single process holding every score cuts (``select_top``, here an independent
+``kthvalue`` reference of it), bit for bit."""
 
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import torch
 from lightning_adapruner import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers import reference_select_top  # noqa: E402
 from sharded_worker import shard_scores  # noqa: E402
 
 WORKER = Path(__file__).resolve().parents[1] / "sharded_worker.py"
@@ -30,5 +32,5 @@ def test_processes_holding_a_shard_each_cut_what_one_process_holding_all_cuts(tm
     scores = shard_scores(N, 0, N)
     threshold = torch.sort(scores, descending=True).values[K - 1]
     assert int((scores == threshold).sum()) > 1  # the cut falls inside a tie: the draw is what is compared
-    expected = F.select_top(scores, K, F.generator(5, 2, F.selection.STREAM_TIES))
+    expected = reference_select_top(scores, K, F.generator(5, 2, F.selection.STREAM_TIES))
     assert torch.equal(torch.cat([r["mask"] for r in ranks]).nonzero().flatten(), expected)

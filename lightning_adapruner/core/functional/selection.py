@@ -80,10 +80,12 @@ def select_top(
 ) -> Tensor:
     """Positions (sorted, int64) of the ``k`` largest ``scores``; ties at the cut drawn at random from ``gen``.
 
-    Exact in O(N): the ``k``-th largest value is found with a selection, everything above it is kept and the
-    remaining places go to samples drawn at random among those equal to it. NaN ranks last. With ``labels``
-    and ``class_floor > 0``, each class first keeps its ``min(class_floor, class size)`` best samples and the
-    rest of the budget goes to the best remaining samples of any class.
+    Exact in O(N): the ``k``-th largest value is found by a radix search on the scores' float bits (the
+    one-process case of :func:`~lightning_adapruner.core.functional.sharded.sharded_select_top`), everything above
+    it is kept and the remaining places go to samples drawn at random among those equal to it
+    (``random_subset`` over the ties in index order). NaN ranks last; ``inf`` ties with the largest float. With
+    ``labels`` and ``class_floor > 0``, each class first keeps its ``min(class_floor, class size)`` best samples
+    and the rest of the budget goes to the best remaining samples of any class.
 
     Raises:
         ValueError: if ``k`` is outside ``[0, N]`` or the class floors alone exceed it.
@@ -102,12 +104,13 @@ def select_top(
         return torch.arange(n)
     if k == 0:
         return torch.empty(0, dtype=torch.long)
-    s = torch.nan_to_num(scores.detach().float().cpu(), nan=float("-inf"))
-    threshold = torch.kthvalue(s, n - k + 1).values  # the k-th largest
-    keep = s > threshold
-    ties = (s == threshold).nonzero().flatten()
-    keep[ties[random_subset(k - int(torch.count_nonzero(keep)), ties.numel(), gen)]] = True
-    return keep.nonzero().flatten()  # sorted by construction: no O(k log k) sort
+    from lightning_adapruner.core.functional.sharded import sharded_select_top  # (it draws ties with random_subset)
+
+    return sharded_select_top(scores, k, gen, 0, _one_process).nonzero().flatten()  # sorted: no O(k log k) sort
+
+
+def _one_process(tensor: Tensor) -> Tensor:
+    return tensor.unsqueeze(0)
 
 
 def _select_with_floor(scores: Tensor, k: int, gen: torch.Generator, labels: Tensor, class_floor: int) -> Tensor:

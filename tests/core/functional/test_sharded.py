@@ -1,4 +1,5 @@
-"""The distributed threshold search: every rank's mask, joined in rank order, is ``select_top``'s set bit for bit.
+"""The distributed threshold search: every rank's mask, joined in rank order, is ``select_top``'s set bit for bit
+(against an independent ``kthvalue`` reference; ``select_top`` itself is the one-process case).
 
 Ranks are simulated by threads that meet in each gather (the real multi-process run is
 ``tests/core/test_sharded_ddp.py``)."""
@@ -7,6 +8,7 @@ import threading
 
 import pytest
 import torch
+from helpers import reference_select_top
 
 from lightning_adapruner.core import functional as F
 from lightning_adapruner.core.functional import sharded
@@ -80,7 +82,8 @@ def test_the_ranks_masks_together_are_select_tops_set_bit_for_bit(kind, world_si
         n = int(torch.randint(world_size, 400, (1,), generator=g))
         scores = scores_of(kind, n, g)
         for k in {0, 1, n // 3, n - 1, n, int(torch.randint(0, n + 1, (1,), generator=g))}:
-            expected = F.select_top(scores, k, F.generator(trial, 3, F.selection.STREAM_TIES))
+            expected = reference_select_top(scores, k, F.generator(trial, 3, F.selection.STREAM_TIES))
+            assert torch.equal(F.select_top(scores, k, F.generator(trial, 3, F.selection.STREAM_TIES)), expected)
             masks = run_ranks(scores, k, world_size, seed=trial)
             assert [m.numel() for m in masks] == [
                 b - a for a, b in (F.shard_span(n, world_size, r) for r in range(world_size))
@@ -99,7 +102,9 @@ def test_ranks_holding_any_part_of_the_candidates_cut_as_one_process_holding_the
         cuts = sorted(torch.randint(0, candidates.numel() + 1, (3,), generator=g).tolist())
         spans = list(zip([0, *cuts], [*cuts, candidates.numel()]))  # 4 ranks, unequal, possibly empty
         k = int(torch.randint(0, candidates.numel() + 1, (1,), generator=g))
-        expected = candidates[F.select_top(scores[candidates], k, F.generator(trial, 3, F.selection.STREAM_TIES))]
+        expected = candidates[
+            reference_select_top(scores[candidates], k, F.generator(trial, 3, F.selection.STREAM_TIES))
+        ]
         masks = run_ranks(scores[candidates], k, 4, seed=trial, spans=spans)
         assert torch.equal(candidates[kept(masks)], expected), trial
 
@@ -109,7 +114,7 @@ def test_the_cut_is_exact_when_the_scores_are_split_into_pieces(monkeypatch):
     """Scores are turned into keys a piece at a time: pieces smaller than a shard give the same set."""
     g = torch.Generator().manual_seed(0)
     scores = torch.cat([torch.randn(500, generator=g), torch.full((300,), 0.25)])[torch.randperm(800, generator=g)]
-    expected = F.select_top(scores, 400, F.generator(0, 3, F.selection.STREAM_TIES))
+    expected = reference_select_top(scores, 400, F.generator(0, 3, F.selection.STREAM_TIES))
     monkeypatch.setattr(sharded, "_PIECE", 7)
     assert torch.equal(kept(run_ranks(scores, 400, 3)), expected)
 
