@@ -12,7 +12,8 @@ reference the time a rank takes to turn its kept samples into a shuffled epoch o
 ranks' masks together are the set ``select_top`` cuts from all ``N`` scores in one process, bit for bit (timed:
 the replicated cut), and the ratios side by side.
 
-The 4 ranks share this machine's cores (2 here): their times include waiting for each other.
+The 4 ranks share this machine's cores (2 here): their wall times include waiting for each other, so the time a
+rank spends outside the gathers (its own work) is printed too.
 
     python benchmarks/sharded_state.py                   # N = 100M, 4 processes: about 4 minutes, 7 GB at most
     python benchmarks/sharded_state.py --n 10000000 --world-size 2
@@ -55,9 +56,13 @@ def sharded_rank(rank: int, world_size: int, n: int, out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{out}/store", rank=rank, world_size=world_size)
 
+    waited = [0.0]  # seconds inside the gathers: waiting for the other ranks, most of it on a shared core
+
     def gather(tensor: torch.Tensor) -> torch.Tensor:
+        t = time.perf_counter()
         parts = [torch.empty_like(tensor) for _ in range(world_size)]
         dist.all_gather(parts, tensor.contiguous())
+        waited[0] += time.perf_counter() - t
         return torch.stack(parts)
 
     base = current_rss_mb()
@@ -90,6 +95,7 @@ def sharded_rank(rank: int, world_size: int, n: int, out: str) -> None:
         "peak_growth_bytes_per_sample": peak,
         "cut_s": cut_s,
         "cut_cpu_s": cut_cpu_s,
+        "cut_own_work_s": cut_s - waited[0],
         "order_s": order_s,
     }
     torch.save(kept, Path(out) / f"mask{rank}.pt")
@@ -137,6 +143,7 @@ def main() -> None:
             print(f"{name:44s}{a:14.2f}{b:14.2f}")
         print(f"{'planning of the epoch (replicated: plan)':44s}{replicated['plan_s']:14.3f}{'':>14s}")
     print(f"{'the cut (slowest rank)':44s}{replicated_cut_s:14.3f}{sharded['cut_s']:14.3f}")
+    print(f"{'  of which outside the gathers (own work)':44s}{'':>14s}{sharded['cut_own_work_s']:14.3f}")
     print(f"{'  its shuffled epoch order (reference)':44s}{'':>14s}{sharded['order_s']:14.3f}")
     print(
         f"sharded: state {sharded['state_bytes_per_sample']:.2f} B/sample/W, peak growth "
