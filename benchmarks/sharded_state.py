@@ -16,7 +16,8 @@ The 4 ranks share this machine's cores (2 here): their wall times include waitin
 rank spends outside the gathers (its own work) is printed too.
 
     python benchmarks/sharded_state.py                   # N = 100M, 4 processes: about 4 minutes, 7 GB at most
-    python benchmarks/sharded_state.py --n 10000000 --world-size 2
+    python benchmarks/sharded_state.py --n 50000000 --world-size 2 --no-replicated   # a core per rank
+    python benchmarks/sharded_state.py --no-replicated --clustered   # scores bunched in the cut's bin
 """
 
 from __future__ import annotations
@@ -46,13 +47,20 @@ KEEP = 0.7
 SEED, EPOCH = 0, 1
 
 
-def rank_logits(n: int, world_size: int, rank: int) -> torch.Tensor:
+def fill_scores(scores: torch.Tensor, rank: int, clustered: bool) -> torch.Tensor:
+    """Rank ``rank``'s scores, in place: learned logits N(0, 1), or ``clustered`` losses at chance level
+    (ln 10 + 0.005 N(0, 1), most of them in the cut's top-16-bit bin)."""
+    scores.normal_(generator=torch.Generator().manual_seed(1000 + rank))
+    return scores.mul_(0.005).add_(2.3026) if clustered else scores
+
+
+def rank_logits(n: int, world_size: int, rank: int, clustered: bool = False) -> torch.Tensor:
     """The learned logits of rank ``rank``'s samples (seeded per rank, so the whole vector can be rebuilt)."""
     start, stop = F.shard_span(n, world_size, rank)
-    return torch.empty(stop - start).normal_(generator=torch.Generator().manual_seed(1000 + rank))
+    return fill_scores(torch.empty(stop - start), rank, clustered)
 
 
-def sharded_rank(rank: int, world_size: int, n: int, out: str) -> None:
+def sharded_rank(rank: int, world_size: int, n: int, out: str, clustered: bool) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{out}/store", rank=rank, world_size=world_size)
 
@@ -70,7 +78,7 @@ def sharded_rank(rank: int, world_size: int, n: int, out: str) -> None:
     own = stop - start
     method = AdaPruner()  # its declared state, allocated for the rank's own samples
     method.reset(FitInfo(own, KeepSchedule(1 - KEEP, 1, 1, "linear", 3), (1, 1, 1), SEED, torch.device("cpu")))
-    method.logits.normal_(generator=torch.Generator().manual_seed(1000 + rank))  # in place: as rank_logits
+    fill_scores(method.logits, rank, clustered)  # in place: as rank_logits
     seen = torch.ones(own, dtype=torch.bool)
     last_epoch = torch.zeros(own, dtype=torch.int16)
     kept = torch.ones(own, dtype=torch.bool)  # the kept set as a mask over the rank's samples
@@ -109,6 +117,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000_000)
     parser.add_argument("--world-size", type=int, default=4)
     parser.add_argument("--no-replicated", action="store_true", help="skip the replicated session (it needs 5 GB)")
+    parser.add_argument("--clustered", action="store_true", help="scores bunched at one value (losses at chance)")
     args = parser.parse_args()
     n, w = args.n, args.world_size
     print(f"N = {n:,} over {w} processes (N/W = {n // w:,}), keep {KEEP}; {torch.get_num_threads()} threads here")
@@ -117,13 +126,13 @@ def main() -> None:
     if not args.no_replicated:
         replicated = run_child("session", n)  # benchmarks/scale.py's session alone, in a fresh process, 2 threads
     with tempfile.TemporaryDirectory() as out:
-        mp.spawn(sharded_rank, args=(w, n, out), nprocs=w)
+        mp.spawn(sharded_rank, args=(w, n, out, args.clustered), nprocs=w)
         ranks = [json.loads((Path(out) / f"rank{r}.json").read_text()) for r in range(w)]
         masks = torch.cat([torch.load(Path(out) / f"mask{r}.pt") for r in range(w)])
     sharded = {key: max(r[key] for r in ranks) for key in ranks[0] if key not in ("rank", "own")}
 
     torch.set_num_threads(1)
-    scores = torch.cat([rank_logits(n, w, r) for r in range(w)])
+    scores = torch.cat([rank_logits(n, w, r, args.clustered) for r in range(w)])
     t = time.perf_counter()
     expected = F.select_top(scores, round(KEEP * n), F.generator(SEED, EPOCH, F.selection.STREAM_TIES))
     replicated_cut_s = time.perf_counter() - t

@@ -5,7 +5,7 @@ cut is found without gathering or sorting the scores (a distributed threshold se
 :func:`~lightning_adapruner.core.functional.selection.select_top` returns for the whole score vector (same ties
 broken the same way), while moving two histograms and a few counts between the processes instead of ``N`` scores.
 The processes talk through one ``gather`` callable (every rank's tensor, stacked in rank order), the shape of the
-harness's ``Collectives.gather_rows`` and of ``strategy.all_gather``; ``lambda t: t.unsqueeze(0)`` is one process.
+harness's ``Collectives.gather_rows``; ``lambda t: t.unsqueeze(0)`` is one process.
 What is sent lies on the scores' device (a NCCL group gathers CUDA tensors only); the selection itself runs on
 the CPU, a piece of the scores at a time.
 """
@@ -74,10 +74,15 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
     Every rank calls it with its ``rank``, the same ``k`` and a generator in the same state. The cut is found by
     a radix search on :func:`order_keys`: a histogram of the keys' top 16 bits summed over the ranks names the
     bin of the ``k``-th largest score, a histogram of the low 16 bits of that bin's keys names the score itself.
-    Four small gathers (shard sizes, two histograms of 65 536 counts, the tie counts) and two passes over the
-    scores; beyond the shard, 2 bytes per local sample (the top bits) and the returned mask. Ties at the cut are
-    drawn by the very call ``select_top`` makes, over the ties in global order, so the union over ranks is
-    ``select_top``'s result bit for bit at any number of processes.
+    Four small gathers (shard sizes, two histograms of 65 536 counts, the tie counts) and three passes over the
+    scores, a million at a time; beyond the shard, 2 bytes per local sample (the top bits), the returned mask and
+    4 bytes per local tie at the cut. Ties at the cut are drawn by the very call ``select_top`` makes, over the
+    ties in global order, so the union over ranks is ``select_top``'s result bit for bit at any number of
+    processes; that draw costs every rank time and memory in the number of ties of all ranks (all-equal scores: of
+    ``N``), as it does one process.
+
+    ``gather`` stacks every rank's tensor (``Collectives.gather_rows``); a result without the stacking dimension
+    (Lightning's ``strategy.all_gather`` in one process) is read as one rank's.
 
     Returns:
         bool ``[local_scores.numel()]`` on the CPU: which of this rank's samples are kept.
@@ -95,13 +100,14 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
     """
     size = local_scores.numel()
 
-    def total(tensor: Tensor) -> Tensor:  # every rank's tensor summed; sent from the scores' device (NCCL wants it)
-        return gather(tensor.to(local_scores.device)).cpu().sum(0)
+    def gathered(tensor: Tensor) -> Tensor:  # sent from the scores' device (a NCCL group gathers CUDA tensors only)
+        out = gather(tensor.to(local_scores.device)).cpu()
+        return out if out.dim() > tensor.dim() else out.unsqueeze(0)  # (one process: strategy.all_gather stacks none)
 
-    def each(count: int) -> Tensor:
-        return gather(torch.tensor([count], dtype=torch.long, device=local_scores.device)).cpu().flatten()
+    def pieces() -> zip[tuple[int, Tensor]]:
+        return zip(range(0, size, _PIECE), local_scores.split(_PIECE))
 
-    sizes = each(size)
+    sizes = gathered(torch.tensor([size])).flatten()
     n = int(sizes.sum())
     if not 0 <= k <= n:
         raise ValueError(f"k must be in [0, {n}], got {k}")
@@ -109,21 +115,31 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
         return torch.full((size,), k == n, dtype=torch.bool)
     top = torch.empty(size, dtype=torch.int16)
     counts = torch.zeros(1 << _BITS, dtype=torch.long)
-    for start, piece in zip(range(0, size, _PIECE), local_scores.split(_PIECE)):
+    for start, piece in pieces():
         digits = _top_digit(order_keys(piece))
         top[start : start + piece.numel()] = digits
         counts += torch.bincount(digits.int() + (1 << (_BITS - 1)), minlength=1 << _BITS)
-    high, above = _digit(total(counts), k)
+    high, above = _digit(gathered(counts).sum(0), k)
     high -= 1 << (_BITS - 1)
-    inside = (top == high).nonzero().flatten()  # this rank's samples in the cut's bin, ascending
-    low_bits = order_keys(local_scores[inside]) & ((1 << _BITS) - 1)
-    low, above_low = _digit(total(torch.bincount(low_bits, minlength=1 << _BITS)), k - above)
-    keep = top > high
+
+    def in_bin(top: Tensor, start: int, piece: Tensor) -> tuple[Tensor, Tensor]:
+        """The shard positions of the piece's samples in the cut's bin (ascending) and their keys' low 16 bits."""
+        inside = (top[start : start + piece.numel()] == high).nonzero().flatten()
+        return inside + start, order_keys(piece[inside]) & ((1 << _BITS) - 1)
+
+    counts.zero_()
+    for start, piece in pieces():  # (a piece at a time: tightly clustered scores may all lie in the cut's bin)
+        counts += torch.bincount(in_bin(top, start, piece)[1], minlength=1 << _BITS)
+    low, above_low = _digit(gathered(counts).sum(0), k - above)
+    keep, ties = top > high, []
+    for start, piece in pieces():
+        inside, low_bits = in_bin(top, start, piece)
+        keep[inside[low_bits > low]] = True
+        ties.append(inside[low_bits == low].to(torch.int32 if size < 2**31 else torch.long))
     del top
-    keep[inside[low_bits > low]] = True
-    ties = inside[low_bits == low]
-    tie_counts = each(ties.numel())
+    local_ties = torch.cat(ties) if ties else torch.empty(0, dtype=torch.long)
+    tie_counts = gathered(torch.tensor([local_ties.numel()])).flatten()
     first = int(tie_counts[:rank].sum())  # this rank's ties are these places of the global tie list
     drawn = random_subset(k - above - above_low, int(tie_counts.sum()), gen)
-    keep[ties[drawn[(drawn >= first) & (drawn < first + ties.numel())] - first]] = True
+    keep[local_ties[drawn[(drawn >= first) & (drawn < first + local_ties.numel())] - first].long()] = True
     return keep

@@ -67,6 +67,8 @@ def scores_of(kind, n, g):
         s[(u >= 0.4) & (u < 0.45)] = float("-inf")
         s[(u >= 0.45) & (u < 0.5)] = torch.finfo(torch.float32).max
         return s
+    if kind == "clustered":  # losses at chance level: most scores in the cut's top-16-bit bin
+        return 2.3026 + 0.005 * torch.randn(n, generator=g)
     if kind == "subnormal":
         return torch.randn(n, generator=g) * 1e-40
     assert kind == "float64"  # select_top ranks in float32: values equal there tie
@@ -74,7 +76,7 @@ def scores_of(kind, n, g):
 
 
 @pytest.mark.bits
-@pytest.mark.parametrize("kind", ["distinct", "ties", "special", "subnormal", "float64"])
+@pytest.mark.parametrize("kind", ["distinct", "ties", "special", "clustered", "subnormal", "float64"])
 @pytest.mark.parametrize("world_size", [1, 2, 3, 4])
 def test_the_ranks_masks_together_are_select_tops_set_bit_for_bit(kind, world_size):
     g = torch.Generator().manual_seed(world_size)
@@ -111,12 +113,15 @@ def test_ranks_holding_any_part_of_the_candidates_cut_as_one_process_holding_the
 
 @pytest.mark.bits
 def test_the_cut_is_exact_when_the_scores_are_split_into_pieces(monkeypatch):
-    """Scores are turned into keys a piece at a time: pieces smaller than a shard give the same set."""
+    """Scores are turned into keys a piece at a time in all three passes: pieces smaller than a shard give the same
+    set, with the cut inside a tie and with most scores in the cut's bin."""
     g = torch.Generator().manual_seed(0)
-    scores = torch.cat([torch.randn(500, generator=g), torch.full((300,), 0.25)])[torch.randperm(800, generator=g)]
-    expected = reference_select_top(scores, 400, F.generator(0, 3, F.selection.STREAM_TIES))
+    tied = torch.cat([torch.randn(500, generator=g), torch.full((300,), 0.25)])[torch.randperm(800, generator=g)]
+    clustered = 2.3026 + 0.005 * torch.randn(800, generator=g)
     monkeypatch.setattr(sharded, "_PIECE", 7)
-    assert torch.equal(kept(run_ranks(scores, 400, 3)), expected)
+    for scores in (tied, clustered):
+        expected = reference_select_top(scores, 400, F.generator(0, 3, F.selection.STREAM_TIES))
+        assert torch.equal(kept(run_ranks(scores, 400, 3)), expected)
 
 
 def test_a_cut_that_keeps_all_or_nothing_leaves_the_ties_generator_untouched():
@@ -126,6 +131,13 @@ def test_a_cut_that_keeps_all_or_nothing_leaves_the_ties_generator_untouched():
         mask = F.sharded_select_top(scores, k, gen, 0, lambda t: t.unsqueeze(0))
         assert mask.tolist() == [k == 10] * 10
         assert torch.equal(gen.get_state(), F.generator(0, 0).get_state())
+
+
+def test_a_gather_that_does_not_stack_in_one_process_is_read_as_one_rank():
+    """Lightning's ``strategy.all_gather`` returns a lone process's tensor as it is, without the rank dimension."""
+    scores = torch.randn(50)
+    mask = F.sharded_select_top(scores, 20, F.generator(0, 0), 0, lambda t: t)
+    assert torch.equal(mask.nonzero().flatten(), reference_select_top(scores, 20, F.generator(0, 0)))
 
 
 def test_a_budget_beyond_the_samples_of_all_ranks_is_refused_on_every_rank():
