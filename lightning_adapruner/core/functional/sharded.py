@@ -119,24 +119,36 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
         digits = _top_digit(order_keys(piece))
         top[start : start + piece.numel()] = digits
         counts += torch.bincount(digits.int() + (1 << (_BITS - 1)), minlength=1 << _BITS)
-    high, above = _digit(gathered(counts).sum(0), k)
-    high -= 1 << (_BITS - 1)
+    digit, above = _digit(gathered(counts).sum(0), k)
+    high = digit - (1 << (_BITS - 1))
+    # many of this rank's scores in the cut's bin (bunched scores): key whole pieces rather than gather those scores
+    dense = 8 * int(counts[digit]) > size
 
-    def in_bin(top: Tensor, start: int, piece: Tensor) -> tuple[Tensor, Tensor]:
-        """The shard positions of the piece's samples in the cut's bin (ascending) and their keys' low 16 bits."""
+    def in_bin(start: int, piece: Tensor) -> tuple[Tensor, Tensor]:
+        """The shard positions of the piece's scores in the cut's bin (ascending) and their keys' low 16 bits."""
         inside = (top[start : start + piece.numel()] == high).nonzero().flatten()
         return inside + start, order_keys(piece[inside]) & ((1 << _BITS) - 1)
 
     counts.zero_()
-    for start, piece in pieces():  # (a piece at a time: tightly clustered scores may all lie in the cut's bin)
-        counts += torch.bincount(in_bin(top, start, piece)[1], minlength=1 << _BITS)
+    for start, piece in pieces():  # (a piece at a time: bunched scores may all lie in the cut's bin)
+        if dense:
+            low_bits = (order_keys(piece) & ((1 << _BITS) - 1))[top[start : start + piece.numel()] == high]
+        else:
+            low_bits = in_bin(start, piece)[1]
+        counts += torch.bincount(low_bits, minlength=1 << _BITS)
     low, above_low = _digit(gathered(counts).sum(0), k - above)
+    threshold = (high << _BITS) + low  # the k-th largest key
     keep, ties = top > high, []
     for start, piece in pieces():
-        inside, low_bits = in_bin(top, start, piece)
-        keep[inside[low_bits > low]] = True
-        ties.append(inside[low_bits == low].to(torch.int32 if size < 2**31 else torch.long))
-    del top
+        if dense:
+            keys = order_keys(piece)
+            keep[start : start + piece.numel()] = keys > threshold
+            tied = (keys == threshold).nonzero().flatten() + start
+        else:
+            inside, low_bits = in_bin(start, piece)
+            keep[inside[low_bits > low]] = True
+            tied = inside[low_bits == low]
+        ties.append(tied.to(torch.int32 if size < 2**31 else torch.long))
     local_ties = torch.cat(ties) if ties else torch.empty(0, dtype=torch.long)
     tie_counts = gathered(torch.tensor([local_ties.numel()])).flatten()
     first = int(tie_counts[:rank].sum())  # this rank's ties are these places of the global tie list
