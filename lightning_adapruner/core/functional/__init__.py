@@ -48,7 +48,13 @@ from lightning_adapruner.core.functional.selection import (
     random_subset,
     select_top,
 )
-from lightning_adapruner.core.functional.sharded import order_keys, shard_span, sharded_select_top
+from lightning_adapruner.core.functional.sharded import (
+    balanced_block,
+    order_keys,
+    shard_span,
+    sharded_random_pick,
+    sharded_select_top,
+)
 
 __all__ = [
     "LOG_EPS",
@@ -56,6 +62,7 @@ __all__ = [
     "ScheduleShape",
     "Trajectory",
     "annealed_epochs",
+    "balanced_block",
     "annealed_keep_share_at",
     "batch_keep",
     "batch_kept_count",
@@ -89,6 +96,7 @@ __all__ = [
     "seta_window",
     "shard_length",
     "shard_span",
+    "sharded_random_pick",
     "sharded_select_top",
     "solve_prune_ratio",
     "stepping_batches",

@@ -155,3 +155,84 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
     drawn = random_subset(k - above - above_low, int(tie_counts.sum()), gen)
     keep[local_ties[drawn[(drawn >= first) & (drawn < first + local_ties.numel())] - first].long()] = True
     return keep
+
+
+def sharded_random_pick(
+    pool: Tensor, count: int, gens: tuple[torch.Generator, torch.Generator], rank: int, gather: Gather
+) -> Tensor:
+    """This rank's part of ``count`` entries drawn uniformly among the ``True`` entries of every rank's ``pool``:
+    one random key per entry from this rank's own generator (``gens[0]``, seeded apart on every rank) and the
+    ``count`` largest keys of all ranks (:func:`sharded_select_top`, ties drawn from ``gens[1]``, the same on every
+    rank). A draw of its own: not :func:`~lightning_adapruner.core.functional.selection.random_pick`'s.
+
+    Example::
+
+        >>> from lightning_adapruner.core.functional.selection import generator
+        >>> pick = sharded_random_pick(torch.tensor([True, False, True]), 1, (generator(0, 0), generator(1, 0)), 0,
+        ...                            lambda t: t.unsqueeze(0))
+        >>> int(pick.sum()), bool(pick[1])
+        (1, False)
+    """
+    keys = torch.rand(pool.numel(), generator=gens[0]).masked_fill_(~pool.cpu(), float("nan"))  # NaN: never drawn
+    total = int(gather(torch.tensor([int(torch.count_nonzero(pool))])).sum())
+    if not 0 <= count <= total:
+        raise ValueError(f"count must be in [0, {total}] (the pool), got {count}")
+    return sharded_select_top(keys, count, gens[1], rank, gather)
+
+
+def balanced_block(local: Tensor, length: int, rank: int, gather: Gather) -> tuple[Tensor, int]:
+    """This rank's ``length`` samples of an epoch whose samples start on the ranks that own them.
+
+    The ranks' ``local`` lists joined in rank order are the epoch's order, ``total`` long; positions past its end
+    repeat its start (a top-up, when ``W * length > total``) and positions past ``W * length`` are left out (a
+    dropped remainder). Rank ``r`` takes positions ``[r * length, (r + 1) * length)``: mostly its own list, plus
+    what other ranks hold beyond their own block. Only those entries travel, in one gather padded to the largest
+    such share (two gathers in all, the first the lists' lengths); with lists about equal that is a few samples.
+
+    Returns:
+        this rank's block (``[length]``, ``local``'s dtype) and ``total``.
+
+    Example::
+
+        >>> block, total = balanced_block(torch.tensor([7, 8, 9]), 2, 0, lambda t: t.unsqueeze(0))
+        >>> block.tolist(), total
+        ([7, 8], 3)
+    """
+
+    def gathered(tensor: Tensor) -> Tensor:
+        out = gather(tensor.to(local.device)).cpu()
+        return out if out.dim() > tensor.dim() else out.unsqueeze(0)
+
+    counts = gathered(torch.tensor([local.numel()])).flatten().tolist()
+    world, total = len(counts), sum(counts)
+    starts = [sum(counts[:q]) for q in range(world + 1)]
+    wrap = max(0, world * length - total)  # positions [total, W * length) repeat [0, wrap)
+    if length < 0 or wrap > total:
+        raise ValueError(f"{world} blocks of {length} cannot be cut from {total} samples")
+
+    def needed_by_others(q: int) -> Tensor:  # positions of rank q's list that other ranks' blocks hold, ascending
+        s, e = starts[q], starts[q + 1]
+        spans = [(s, min(e, q * length)), (max(s, (q + 1) * length), min(e, world * length))]
+        parts = [torch.arange(a, b) for a, b in spans if a < b]
+        parts.append(torch.tensor([v for v in range(s, min(e, wrap)) if (v + total) // length != q], dtype=torch.long))
+        return torch.unique(torch.cat(parts))  # (sorted)
+
+    sent = [needed_by_others(q) for q in range(world)]
+    width = max(p.numel() for p in sent)
+    received = None
+    if width:  # every rank computes the same width: all gather, or none does
+        mine = torch.zeros(width, dtype=local.dtype)
+        mine[: sent[rank].numel()] = local.cpu()[sent[rank] - starts[rank]]
+        received = gathered(mine)
+    positions = torch.arange(rank * length, (rank + 1) * length)
+    positions = torch.where(positions < total, positions, positions - total)
+    owner = torch.searchsorted(torch.tensor(starts[1:]), positions, right=True)
+    block = torch.empty(length, dtype=local.dtype)
+    for q in owner.unique().tolist():
+        at = owner == q
+        if q == rank:
+            block[at] = local.cpu()[positions[at] - starts[rank]]
+        else:
+            assert received is not None  # another rank's entries are needed, so some were sent
+            block[at] = received[q][torch.searchsorted(sent[q], positions[at])]
+    return block, total

@@ -168,3 +168,78 @@ def test_shards_are_contiguous_blocks_that_cover_the_samples_once(n, world_size)
 def test_a_rank_outside_the_processes_is_refused():
     with pytest.raises(ValueError, match="rank must be in"):
         F.shard_span(10, 2, 2)
+
+
+def in_threads(world_size, work):
+    """``work(rank, gather)`` on every rank, each a thread meeting the others in ``gather``; the results in rank
+    order."""
+    barrier, slots, results, errors = threading.Barrier(world_size), [None] * world_size, [None] * world_size, []
+
+    def gather_of(rank):
+        def gather(tensor):
+            slots[rank] = tensor
+            barrier.wait()
+            stacked = torch.stack(list(slots))
+            barrier.wait()
+            return stacked
+
+        return gather
+
+    def rank_main(rank):
+        try:
+            results[rank] = work(rank, gather_of(rank))
+        except Exception as err:
+            errors.append(err)
+            barrier.abort()
+
+    threads = [threading.Thread(target=rank_main, args=(r,)) for r in range(world_size)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3, 4])
+@pytest.mark.parametrize("drop_last", [False, True])
+@pytest.mark.parametrize("skew", ["even", "skewed", "one_rank_empty"])
+def test_balanced_blocks_joined_are_the_ranks_lists_joined_topped_up_or_cut(world_size, drop_last, skew):
+    g = torch.Generator().manual_seed(world_size * 7 + drop_last)
+    if skew == "even":
+        counts = [50 + int(torch.randint(0, 3, (1,), generator=g)) for _ in range(world_size)]
+    elif skew == "skewed":
+        counts = [int(torch.randint(1, 200, (1,), generator=g)) for _ in range(world_size)]
+    else:
+        counts = [0] + [int(torch.randint(20, 90, (1,), generator=g)) for _ in range(world_size - 1)]
+    counts[-1] = max(counts[-1], world_size)  # at least a sample per rank in all
+    lists = [torch.randint(0, 10**6, (c,), generator=g, dtype=torch.int32) for c in counts]
+    total = sum(counts)
+    length = total // world_size if drop_last else -(-total // world_size)
+    results = in_threads(world_size, lambda r, gather: F.sharded.balanced_block(lists[r], length, r, gather))
+    joined = torch.cat(lists)
+    expected = torch.cat([joined, joined])[: world_size * length]
+    assert [t for _, t in results] == [total] * world_size
+    assert all(b.numel() == length and b.dtype == torch.int32 for b, _ in results)
+    assert torch.equal(torch.cat([b for b, _ in results]), expected)
+
+
+def test_a_sharded_random_pick_takes_count_entries_of_the_pools_only_and_differs_across_ranks():
+    pools = [torch.rand(1000, generator=torch.Generator().manual_seed(r)) < 0.5 for r in range(3)]
+
+    def work(rank, gather):
+        gens = (F.generator(7, 2, 100 + rank), F.generator(7, 2, F.selection.STREAM_UNSEEN))
+        return sharded.sharded_random_pick(pools[rank], 600, gens, rank, gather)
+
+    picks = in_threads(3, work)
+    assert sum(int(p.sum()) for p in picks) == 600
+    assert all(not bool((p & ~pool).any()) for p, pool in zip(picks, pools))
+    assert not torch.equal(picks[0][:100], picks[1][:100])  # each rank draws its own keys
+    with pytest.raises(ValueError, match="the pool"):
+        in_threads(
+            3,
+            lambda r, gather: sharded.sharded_random_pick(
+                pools[r], 10**4, (F.generator(0, 0, r), F.generator(0, 0)), r, gather
+            ),
+        )
