@@ -16,6 +16,7 @@ from torch import Tensor
 from lightning_adapruner.core.method import EpochLayout, Observations
 
 LOSS = "loss"
+_LOW = 1 << 22  # (sharded) a dataset index travels as two float32 columns, exact below 2**46: // and % _LOW
 
 
 class EpochRecord:
@@ -263,3 +264,108 @@ class EpochRecord:
                     f"{self.buffers[name].numel()}: resume with the same dataset, batch size and number of processes"
                 )
             self.buffers[name].copy_(value)
+
+
+class ShardedRecord(EpochRecord):
+    """An epoch of a fit with sharded state (``_session.ShardedSession``): this rank's ``block`` of the order, and
+    the statistics of the samples it owns (each step's rows of every rank carry their dataset indices).
+
+    Args:
+        epoch, block: the epoch and this rank's samples in the order it forwards them (dataset indices).
+        total: the epoch's samples (all ranks); position ``rank * len(block) + j >= total`` repeats an earlier one.
+        world_size, rank, batch_size, num_batches, statistics, device: as :class:`EpochRecord`.
+        span: the dataset indices ``[start, stop)`` this rank records.
+    """
+
+    def __init__(
+        self,
+        epoch: int,
+        block: Tensor,
+        total: int,
+        world_size: int,
+        rank: int,
+        batch_size: int,
+        num_batches: int,
+        statistics: tuple[str, ...],
+        device: torch.device,
+        span: tuple[int, int],
+    ) -> None:
+        super().__init__(epoch, block, total, 1, 0, batch_size, num_batches, statistics, device)  # (one order)
+        self.world_size, self.rank, self.span = world_size, rank, span
+        own = span[1] - span[0]
+        self.buffers = {name: torch.full((own,), float("nan"), device=device) for name in self.names}
+        self.batch_of = torch.full((own,), -1, dtype=torch.int32, device=device)
+        self.totals = torch.tensor([0.0, 0.0, 0.0, float("inf")], dtype=torch.float64, device=device)
+
+    @property
+    def first_position(self) -> int:
+        return self.rank * self.order.numel()
+
+    def rows(self, step: int, loss: Tensor, stats: dict[str, Tensor] | None, error: Exception | None) -> Tensor:
+        """:meth:`EpochRecord.rows` with the samples' dataset indices before the flag and step (-1: a repeat)."""
+        rows = super().rows(step, loss, stats, error)
+        start, stop = self.local_span(step)
+        positions = torch.arange(start, stop, device=rows.device) + self.first_position
+        index = torch.where(positions < self.num_unique, self.indices(step).long(), -1)
+        high = torch.div(index, _LOW, rounding_mode="floor")
+        return torch.cat([rows[:, :-2], high[:, None].float(), (index - high * _LOW)[:, None].float(), rows[:, -2:]], 1)
+
+    def record(self, start: int, stop: int, loss: Tensor, stats: dict[str, Tensor] | None = None) -> None:
+        step = start // self.batch_size
+        self.record_gathered(step, self.rows(step, loss, stats, None).unsqueeze(0))
+
+    def record_gathered(self, step: int, rows: Tensor, error: Exception | None = None) -> None:
+        """Every rank's rows of batch ``step``: the epoch's totals from all of them, the statistics of this rank's
+        own samples into its buffers."""
+        b = self.batch_length(step)
+        if rows.shape[:2] != (self.world_size, b):
+            raise RuntimeError(
+                f"ranks recorded batches of different sizes in epoch {self.epoch}, step {step} (got rows of shape "
+                f"{tuple(rows.shape)}, expected ({self.world_size}, {b}, ...)): every rank must run the same batches"
+            )
+        if self._exchange is None:
+            self._exchange = torch.full((self.num_batches, self.world_size, 2), float("nan"), device=rows.device)
+        self._exchange[step] = rows[:, 0, -2:]
+        if error is not None and self._error is None:
+            self._error = error
+        flat = rows.reshape(-1, rows.shape[-1])
+        index = flat[:, -4].long() * _LOW + flat[:, -3].long()
+        loss = flat[:, 0].double()
+        finite = torch.isfinite(loss) & (index >= 0)
+        self.totals += torch.stack([
+            torch.where(finite, loss, 0.0).sum(), finite.sum().double(),
+            ((index >= 0) & ~finite & (flat[:, -2] == 1)).sum().double(), loss.new_zeros(()),
+        ])  # fmt: skip
+        self.totals[3] = torch.minimum(self.totals[3], torch.where(finite, loss, float("inf")).min())
+        mine = (index >= self.span[0]) & (index < self.span[1])
+        local = index[mine] - self.span[0]
+        for i, name in enumerate(self.names):
+            self.buffers[name][local] = flat[mine, i]
+        self.batch_of[local] = step
+
+    def observations(self, chunk: int = 1 << 20) -> Iterator[Observations]:
+        """This rank's recorded samples with a finite loss, by local index (each once)."""
+        loss = self.buffers[LOSS]
+        for start in range(0, loss.numel(), chunk):
+            pos = torch.isfinite(loss[start : start + chunk]).nonzero().flatten() + start
+            stats = {n: self.buffers[n][pos] for n in self.names if n != LOSS}
+            yield Observations(self.epoch, pos, loss[pos], self.batch_of[pos].long(), stats)
+
+    def nonfinite(self) -> int:
+        return int(self.totals[2])
+
+    def negative_loss(self) -> float | None:
+        low = float(self.totals[3])
+        return low if low < 0 else None
+
+    def mean_loss(self) -> float | None:
+        """The mean finite loss of every sample recorded this epoch on all ranks (each once)."""
+        return float(self.totals[0] / self.totals[1]) if float(self.totals[1]) else None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "batch_of": self.batch_of.cpu().clone(), "totals": self.totals.cpu().clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.batch_of.copy_(state["batch_of"])
+        self.totals.copy_(state["totals"])

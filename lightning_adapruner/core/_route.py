@@ -84,9 +84,8 @@ class TrainLoaderRoute:
                 self._start(user_loader, info)
             trainer = self.trainer
             drop_last = self.session.shard_drop_last
-            self._sampler = PruningSampler(
-                [], trainer.world_size, trainer.global_rank, info.shuffle, drop_last=drop_last
-            )
+            world, rank = (1, 0) if self.session.sharded else (trainer.world_size, trainer.global_rank)  # (own block)
+            self._sampler = PruningSampler([], world, rank, info.shuffle, drop_last=drop_last)
             self.loader = with_sampler(user_loader, self._sampler, _lightning.replace_sampler)
         self.point(self.session.plan(epoch))
         return self.loader

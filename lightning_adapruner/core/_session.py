@@ -9,6 +9,8 @@ statistics are gathered every step), so every rank holds the same state without 
 from __future__ import annotations
 
 import logging
+import uuid
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,17 +19,18 @@ from torch import Tensor
 from lightning_adapruner.core import functional as F
 from lightning_adapruner.core._checks import check_batch_loss, check_indices, check_nonnegative, method_inputs
 from lightning_adapruner.core._distributed import Collectives, resync_method
-from lightning_adapruner.core._epoch import EpochRecord
+from lightning_adapruner.core._epoch import EpochRecord, ShardedRecord
 from lightning_adapruner.core._loader import LoaderFacts
 from lightning_adapruner.core._planning import check_schedule, choose
 from lightning_adapruner.core.functional.schedule import KeepSchedule, PruningTarget
-from lightning_adapruner.core.method import FitInfo, PruningMethod
+from lightning_adapruner.core.method import FitInfo, PruningMethod, Shard
 from lightning_adapruner.core.metrics import ComputeLedger
 
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 2
 UNSEEN_WARN_SHARE = 0.1  # a cut that ranks more never-forwarded candidates than this share is reported once
+STREAM_SHARD = 32  # (sharded state) first generator stream of the ranks' own draws
 
 
 class PruningSession:
@@ -41,6 +44,8 @@ class PruningSession:
         class_floor: every class keeps at least this many samples.
         shard_drop_last: drop the ``K % world_size`` remainder of an epoch instead of topping shards up.
     """
+
+    sharded = False  # every rank holds every sample's state (see ``_sharded.ShardedSession``)
 
     def __init__(
         self,
@@ -76,17 +81,15 @@ class PruningSession:
             log.warning("resuming with the checkpoint's pruning seed %s (this fit's would be %s)", stash["seed"], seed)
             seed = int(stash["seed"])
         self.facts, self.comm, self.seed = facts, collectives, seed
-        n = facts.num_samples
         self.schedule, self.counts = self._layout(facts, collectives.world_size)
         self.planned_batches = tuple(self._batches(c) for c in self.counts)
         check_schedule(
             self.counts, self.planned_batches, facts, collectives.world_size, self.target.describe(), self.class_floor
         )
-        self.method.reset(
-            FitInfo(n, self.schedule, self.planned_batches, seed, facts.device, facts.labels, self.class_floor)
-        )
-        self.seen = torch.zeros(n, dtype=torch.bool)
-        self.last_epoch = torch.full((n,), -1, dtype=torch.int16)  # the last epoch each sample was kept in
+        self.method.reset(self._fit_info(seed))
+        own = self.method.fit.num_samples  # (N, or this rank's samples with sharded state)
+        self.seen = torch.zeros(own, dtype=torch.bool)
+        self.last_epoch = torch.full((own,), -1, dtype=torch.int16)  # the last epoch each sample was kept in
         self.kept: Tensor | None = None  # None: every sample
         self._all: Tensor | None = None
         self.record = None
@@ -101,6 +104,12 @@ class PruningSession:
         self.started, self.restored = True, False
         if stash:
             self._restore(stash)
+
+    def _fit_info(self, seed: int) -> FitInfo:
+        facts = self.facts
+        return FitInfo(
+            facts.num_samples, self.schedule, self.planned_batches, seed, facts.device, facts.labels, self.class_floor
+        )
 
     # ------------------------------------------------------------------ schedule
     def _layout(self, facts: LoaderFacts, world_size: int) -> tuple[KeepSchedule, list[int]]:
@@ -226,16 +235,20 @@ class PruningSession:
             )  # fmt: skip
         return kept
 
-    def _record_for(self, epoch: int, kept: Tensor) -> EpochRecord:
+    def _epoch_record(self, epoch: int, kept: Tensor, batches: int) -> EpochRecord:
         w = self.comm.world_size
         order = F.epoch_order(kept, w, self.seed, epoch, self.facts.shuffle, self.shard_drop_last)
-        self.kept = kept
-        self.last_epoch[kept.long()] = epoch
-        batches = self.planned_batches[epoch] if epoch < len(self.planned_batches) else self._batches(kept.numel())
-        record = EpochRecord(
+        return EpochRecord(
             epoch, order, kept.numel(), w, self.comm.rank, self.facts.batch_size, batches, self.method.statistics,
             self.facts.device,
         )  # fmt: skip
+
+    def _record_for(self, epoch: int, kept: Tensor) -> EpochRecord:
+        planned = epoch < len(self.planned_batches)  # (kept holds budget(epoch) samples of all ranks)
+        batches = self.planned_batches[epoch] if planned else self._batches(self.budget(epoch))
+        record = self._epoch_record(epoch, kept, batches)
+        self.kept = kept
+        self.last_epoch[kept.long()] = epoch
         layout = record.layout
         self.method.begin_epoch(layout)
         weights = self.method.loss_weights(layout)
@@ -428,6 +441,8 @@ class PruningSession:
             )  # fmt: skip
 
     def _restore(self, state: dict[str, Any]) -> None:
+        if "shards" in state:
+            raise ValueError("the checkpoint's pruning state is sharded over processes: resume with sharded=True")
         if int(state.get("version", 1)) != STATE_VERSION:
             raise ValueError(
                 f"the checkpoint's pruning state is version {state.get('version', 1)}; this lightning_adapruner reads "
@@ -461,3 +476,148 @@ class PruningSession:
             assert kept is not None  # an open epoch was planned, so it kept a set
             self.record = self._record_for(int(saved["epoch"]), kept)
             self.record.load_state_dict(saved)
+
+
+class ShardedSession(PruningSession):
+    """A :class:`PruningSession` whose per-sample state is sharded over the processes (``DataPruning(sharded=True)``):
+    each of ``W`` ranks holds the state of its own block of samples
+    (:func:`~lightning_adapruner.core.functional.shard_span`) instead of all ``N``. What changes, and only that:
+
+    - the method's declared state, ``seen``, ``last_epoch`` and the kept set are indexed locally (``fit.shard``);
+    - an epoch's cut is :func:`~lightning_adapruner.core.functional.sharded_select_top` over every rank's candidates
+      (through the method's ``select_top``): the set one process holding every score keeps, bit for bit; samples
+      without evidence and a grown budget are drawn by :func:`~lightning_adapruner.core.functional.sharded_random_pick`
+      (a draw of its own, not the replicated fit's);
+    - an epoch's order: each rank's kept samples shuffled, joined in rank order and cut into one block per rank
+      (:func:`~lightning_adapruner.core.functional.balanced_block`), so a rank forwards mostly samples it owns;
+    - each step's gathered rows carry the dataset index, and each rank records those of the samples it owns
+      (:class:`~lightning_adapruner.core._epoch.ShardedRecord`);
+    - checkpoints: every rank writes its state to a file of its own in ``shard_dir`` (set by the callback); the
+      checkpoint holds where, and every rank reads its own back on resume.
+
+    Its collectives run where the session's do (the data request, ``pruning_loss``) plus the export's cut at the end
+    of fit (``on_train_end``, where Lightning's progress bars, loggers and checkpoints sync nothing)."""
+
+    sharded = True
+    shard_dir: Path | None = None
+
+    def _fit_info(self, seed: int) -> FitInfo:
+        facts, comm = self.facts, self.comm
+        start, stop = F.shard_span(facts.num_samples, comm.world_size, comm.rank)
+        self.shard = Shard(comm.rank, start, stop, facts.num_samples, self._gather)
+        self.kept_total = facts.num_samples
+        self.fit_id = comm.broadcast(uuid.uuid4().hex[:12])  # names this fit's checkpoint files on every rank
+        labels = None if facts.labels is None else facts.labels[start:stop]
+        return FitInfo(stop - start, self.schedule, self.planned_batches, seed, facts.device, labels, 0, self.shard)
+
+    def _gather(self, tensor: Tensor) -> Tensor:
+        """Every rank's ``tensor`` stacked, sent from the fit's device (a NCCL group gathers CUDA tensors only)."""
+        return self.comm.gather_rows(tensor.to(self.facts.device)).cpu()
+
+    def _global(self, count: int) -> int:
+        return int(self._gather(torch.tensor([count])).sum())
+
+    def _gens(self, epoch: int, stream: int) -> tuple[torch.Generator, torch.Generator]:
+        """This rank's own generator of ``(epoch, stream)`` and the one every rank shares."""
+        own = F.generator(self.seed, epoch, STREAM_SHARD + self.comm.rank + 64 * stream)
+        return own, F.generator(self.seed, epoch, stream)
+
+    def _select(self, budget: int, epoch: int, final: bool = False) -> Tensor:
+        """This rank's part of ``budget`` samples for ``epoch`` (see :meth:`PruningSession._select`)."""
+        own, rank, gather = self.shard.stop - self.shard.start, self.comm.rank, self._gather
+        nested = self.kept is not None and self.method.nested
+        if nested and self.kept_total < budget < self.facts.num_samples:  # grown: the rest drawn at random
+            assert self.kept is not None
+            outside = torch.ones(own, dtype=torch.bool)
+            outside[self.kept.long()] = False
+            gens = self._gens(epoch + 1 if final else epoch, F.selection.STREAM_UNSEEN)
+            extra = F.sharded_random_pick(outside, budget - self.kept_total, gens, rank, gather)
+            return torch.cat([self.kept, extra.nonzero().flatten().to(self.kept.dtype)])
+        candidates = self.kept if nested and budget <= self.kept_total else torch.arange(own, dtype=torch.int32)
+        assert candidates is not None
+        total = self.kept_total if nested and budget <= self.kept_total else self.facts.num_samples
+        if budget == total:
+            return candidates
+        pick = self.method.final_subset if final else self.method.plan
+        unknown = None
+        if self.method.needs_evidence:
+            evidence = self.method.evidence()
+            unknown = ~(self.seen if evidence is None else evidence)[candidates.long()]
+        unseen = 0 if unknown is None else self._global(int(torch.count_nonzero(unknown)))
+        fix = (
+            f"with sharded state {type(self.method).__name__}.plan receives this rank's candidates and the whole fit's "
+            "budget, and must choose through self.select_top (a draw per rank is no cut of the whole set): use "
+            "DataPruning(sharded=False) for this method"
+        )
+        try:
+            if unseen == 0:
+                kept = pick(candidates, budget, epoch)
+            else:
+                assert unknown is not None
+                quota = F.evidence_quota(budget, total, unseen)
+                gens = self._gens(epoch, F.selection.STREAM_UNSEEN)
+                drawn = F.sharded_random_pick(unknown, quota, gens, rank, gather)
+                kept = torch.cat([pick(candidates[~unknown], budget - quota, epoch), candidates[drawn]])
+                if unseen >= UNSEEN_WARN_SHARE * total and not self.warned_unseen:
+                    self.warned_unseen = True
+                    log.warning("epoch %d: %d of %d candidates were never forwarded", epoch, unseen, total)
+        except ValueError as err:
+            raise RuntimeError(f"{err}: {fix}") from err
+        if (planned := self._global(kept.numel())) != budget:
+            raise RuntimeError(f"the plan of epoch {epoch} kept {planned} samples over all ranks, not {budget}: {fix}")
+        return kept.to(candidates.dtype)
+
+    def _epoch_record(self, epoch: int, kept: Tensor, batches: int) -> EpochRecord:
+        w, rank, budget = self.comm.world_size, self.comm.rank, self.budget(epoch)
+        mine = kept.long() + self.shard.start
+        if self.facts.shuffle and mine.numel() > 1:
+            mine = mine[torch.randperm(mine.numel(), generator=self._gens(epoch, F.selection.STREAM_ORDER)[0])]
+        length = F.shard_length(budget, w, self.shard_drop_last)
+        block, total = F.balanced_block(mine, length, rank, self._gather)
+        self.kept_total = total
+        return ShardedRecord(
+            epoch, block, total, w, rank, self.facts.batch_size, batches, self.method.statistics, self.facts.device,
+            (self.shard.start, self.shard.stop),
+        )  # fmt: skip
+
+    def close(self) -> None:
+        record = self.record
+        super().close()
+        if isinstance(record, ShardedRecord):
+            self.task_loss = record.mean_loss()  # (the loss of every rank's samples, not this rank's alone)
+        self._unchecked = False  # the ranks' states differ by design: nothing to compare
+
+    def finish(self, epoch: int) -> Tensor:
+        """This rank's part of the exported subset (dataset indices, sorted)."""
+        return super().finish(epoch) + self.shard.start
+
+    def state_dict(self) -> dict[str, Any]:
+        """Writes this rank's state to ``shard_dir`` (every rank: Lightning collects callback states on all of them)
+        and returns where: a checkpoint holds rank 0's callback state only."""
+        state = super().state_dict()
+        if not state:
+            return state
+        assert self.shard_dir is not None  # set by the callback before the fit
+        step = 0 if self.record is None else self.record.steps
+        name = f"{self.fit_id}-e{self.closed_epoch}-s{step}.rank{{rank}}-of-{self.comm.world_size}.pt"
+        self.shard_dir.mkdir(parents=True, exist_ok=True)
+        torch.save({**state, "kept_total": self.kept_total}, self.shard_dir / name.format(rank=self.comm.rank))
+        pointer = {k: state[k] for k in ("version", "num_samples", "target", "seed", "plan")}
+        return {**pointer, "shards": str(self.shard_dir / name)}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        if "shards" not in state:
+            raise ValueError(
+                "the checkpoint's pruning state was saved by a fit without sharded state: resume it with "
+                "DataPruning(sharded=False), or start a new fit"
+            )
+        self._check_plan(state.get("plan"))  # (another number of processes: refused alike on every rank)
+        path = Path(str(state["shards"]).format(rank=self.comm.rank))
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"this rank's pruning state {path} (named by the checkpoint) is missing: a sharded fit's checkpoint "
+                "needs the per-rank files its fit wrote beside it; copy them back or start a new fit"
+            )
+        own = torch.load(path, map_location="cpu", weights_only=True)
+        self.kept_total = int(own["kept_total"])
+        super()._restore(own)

@@ -20,9 +20,15 @@ from lightning_adapruner.core import _lightning
 from lightning_adapruner.core import functional as F
 from lightning_adapruner.core._checks import check_budget, check_fit, check_int, check_ratio, check_targets
 from lightning_adapruner.core._route import TrainLoaderRoute, status
-from lightning_adapruner.core._session import PruningSession
+from lightning_adapruner.core._session import PruningSession, ShardedSession
 from lightning_adapruner.core.batch import BatchSelection
-from lightning_adapruner.core.export import SUBSET_NAME, subset_metadata, write_pruned_subset
+from lightning_adapruner.core.export import (
+    SUBSET_NAME,
+    subset_metadata,
+    write_pruned_subset,
+    write_subset_manifest,
+    write_subset_shard,
+)
 from lightning_adapruner.core.functional.schedule import PruningTarget
 from lightning_adapruner.core.method import PruningMethod
 from lightning_adapruner.core.metrics import epoch_metrics, epoch_status
@@ -62,6 +68,13 @@ class DataPruning(Callback):
         drop_last: drop the ``K % world_size`` remainder of an epoch instead of topping shards up.
         export_dir: where the kept subset is written; ``None``: ``trainer.default_root_dir``; ``False``: nowhere.
         verbose: print a one-line pruning status per epoch on rank 0.
+        sharded: each process holds the per-sample state of its own ``N / W`` samples instead of all ``N`` (for
+            datasets whose replicated state would not fit; see the README). The cuts are those of a replicated fit
+            holding the same scores; each rank forwards mostly its own samples; checkpoints write a file per rank
+            under ``<default_root_dir>/pruning_state``; the export is one file per rank and a manifest
+            ``pruned_subset.json`` that :func:`~lightning_adapruner.load_pruned_subset` reads. Methods whose plan
+            cuts through ``select_top`` (EL2N, forgetting, static random, your own); not ``class_floor`` or a method
+            that weighs the loss (``loss_weights``: AdaPruner, InfoBatch).
 
     Raises:
         ValueError / TypeError: for an argument out of range, naming it, the allowed values and the value given.
@@ -88,6 +101,7 @@ class DataPruning(Callback):
         export_dir: str | Path | bool | None = None,
         verbose: bool = True,
         budget: float | None = None,
+        sharded: bool = False,
     ) -> None:
         if isinstance(method, type) and issubclass(method, PruningMethod):
             raise TypeError(f"method must be a PruningMethod instance: pass {method.__name__}(), not the class")
@@ -118,7 +132,16 @@ class DataPruning(Callback):
         self._handoff = Path(tempfile.gettempdir()) / f"lightning_adapruner-{os.getpid()}-{uuid.uuid4().hex}.pt"
         self._creator_pid = os.getpid()
         self._claimed = False  # a fit has set this callback up (see state_key)
-        self._session = PruningSession(
+        if sharded and (self.class_floor or type(method).loss_weights is not PruningMethod.loss_weights):
+            what = (
+                "class_floor (a per-class count"
+                if self.class_floor
+                else f"{type(method).__name__}'s loss_weights (a rule"
+            )
+            raise ValueError(
+                f"sharded=True does not support {what} over every sample, which no rank holds): use sharded=False"
+            )
+        self._session = (ShardedSession if sharded else PruningSession)(
             method, target, self.warmup_epochs, self.prune_epochs, schedule, self.class_floor, self.drop_last
         )
         self._route: TrainLoaderRoute | None = None
@@ -261,6 +284,8 @@ class DataPruning(Callback):
         self._kept_indices, self._export_path, self._result = None, None, None
         self._fit_start = time.perf_counter()
         self._route = TrainLoaderRoute(trainer, self._session, type(self).__name__, self.targets, self.seed)
+        if isinstance(self._session, ShardedSession):
+            self._session.shard_dir = Path(trainer.default_root_dir) / "pruning_state"
 
     def _end_fit(self, trainer: pl.Trainer) -> None:
         if self._route is not None:
@@ -285,26 +310,37 @@ class DataPruning(Callback):
         if not session.started:
             return
         epoch = trainer.current_epoch
-        self._kept_indices = session.finish(epoch)
+        self._kept_indices = session.finish(epoch)  # (sharded: this rank's part)
         n, k = session.facts.num_samples, self._kept_indices.numel()
+        debug = getattr(trainer, "fast_dev_run", False)  # (set on the Trainer by Lightning's debugging flags)
+        base = Path(self.export_dir if isinstance(self.export_dir, (str, Path)) else trainer.default_root_dir)
+        if isinstance(session, ShardedSession):
+            k = F.num_kept(n, session.schedule.keep_fraction)
+            if not debug and self.export_dir is not False:
+                part = (self._kept_indices, session.method.scores(), session.last_epoch)
+                write_subset_shard(base / SUBSET_NAME, session.comm.rank, session.comm.world_size, n, *part)
         if not trainer.is_global_zero:
             return
-        if getattr(trainer, "fast_dev_run", False):  # (set on the Trainer by Lightning's debugging flags)
+        if debug:
             message = "fast_dev_run: the subset is not exported (a cut after a few batches would rest on no evidence)"
         else:
             if self.export_dir is not False:
-                base = Path(self.export_dir if isinstance(self.export_dir, (str, Path)) else trainer.default_root_dir)
                 metadata = subset_metadata(
-                    self.method, self._kept_indices, n, session.schedule.prune_ratio, session.seed, session.ledger,
-                    session.facts.labels,
+                    self.method, k if session.sharded else self._kept_indices, n, session.schedule.prune_ratio,
+                    session.seed, session.ledger, None if session.sharded else session.facts.labels,
                     budget_target=self.budget,
                     epochs_completed=_lightning.epochs_completed(trainer),
                     max_epochs=session.facts.max_epochs,
                     nonfinite_losses=session.nonfinite_total,
                     fit_time_s=round(time.perf_counter() - self._fit_start, 3),
                 )  # fmt: skip
-                kept, scores = self._kept_indices, session.method.scores()
-                self._export_path = write_pruned_subset(base / SUBSET_NAME, kept, scores, metadata, session.last_epoch)
+                if session.sharded:
+                    self._export_path = write_subset_manifest(base / SUBSET_NAME, session.comm.world_size, metadata)
+                else:
+                    kept, scores = self._kept_indices, session.method.scores()
+                    self._export_path = write_pruned_subset(
+                        base / SUBSET_NAME, kept, scores, metadata, session.last_epoch
+                    )
             where = f"written to {self._export_path}" if self._export_path else "no export (export_dir=False)"
             message = f"kept {k} of {n} samples (realised prune ratio {(n - k) / n:.4f}); {where}"
         budget = "" if self.budget is None else f", budget {self.budget:.4f}"

@@ -20,6 +20,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Subset
 
+from lightning_adapruner.core.functional.sharded import shard_span
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
@@ -84,9 +86,42 @@ def write_pruned_subset(
     return json_path
 
 
+def subset_shard_path(path: str | Path, rank: int, world_size: int) -> Path:
+    """Where rank ``rank`` of a sharded fit writes its part of the subset, beside the manifest ``path`` names."""
+    return subset_json_path(path).with_suffix(f".rank{rank}-of-{world_size}.pt")
+
+
+def write_subset_shard(
+    path: str | Path, rank: int, world_size: int, num_samples: int, kept: Tensor, scores: Tensor, last_epoch: Tensor
+) -> Path:
+    """Write one rank's part of a sharded fit's subset: its kept dataset indices and its own samples' scores and
+    last epochs (the span :func:`~lightning_adapruner.core.functional.shard_span` gives it)."""
+    shard = subset_shard_path(path, rank, world_size)
+    shard.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        "kept_indices": kept.detach().cpu().long(),
+        "scores": scores.detach().cpu().float(),
+        "last_epoch": last_epoch.detach().cpu().to(torch.int16),
+        "span": torch.tensor(shard_span(num_samples, world_size, rank)),
+    }
+    torch.save(tensors, shard)
+    return shard
+
+
+def write_subset_manifest(path: str | Path, world_size: int, metadata: dict[str, Any]) -> Path:
+    """Write a sharded subset's JSON (the manifest): the metadata, and the per-rank files in place of one tensor
+    file (:func:`read_pruned_subset` joins them)."""
+    json_path = subset_json_path(path)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    shards = [subset_shard_path(json_path, r, world_size).name for r in range(world_size)]
+    meta = {"format_version": FORMAT_VERSION, "tensors": None, "shards": shards, **metadata}
+    json_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return json_path
+
+
 def subset_metadata(
     method: Any,
-    kept: Tensor,
+    kept: Tensor | int,
     num_samples: int,
     prune_ratio: float,
     seed: int,
@@ -105,12 +140,14 @@ def subset_metadata(
         >>> meta["num_pruned"], meta["prune_ratio_realised"], meta["saved_share"]
         (3, 0.3, 0.2)
     """
+    num_kept = kept if isinstance(kept, int) else kept.numel()  # (a sharded fit's rank 0 knows the count only)
     meta: dict[str, Any] = {
         "method": method.name,
         "num_samples": num_samples,
-        "num_pruned": num_samples - kept.numel(),
+        "num_kept": num_kept,
+        "num_pruned": num_samples - num_kept,
         "prune_ratio_target": prune_ratio,
-        "prune_ratio_realised": round((num_samples - kept.numel()) / num_samples, 6),
+        "prune_ratio_realised": round((num_samples - num_kept) / num_samples, 6),
         "seed": seed,
         "samples_forwarded": ledger.forwarded,
         "samples_full_data": ledger.full,
@@ -120,7 +157,7 @@ def subset_metadata(
         **facts,
         **({f"method_{k}": v for k, v in method.scalars().items()} if method.info is not None else {}),
     }
-    if labels is not None:
+    if labels is not None and isinstance(kept, Tensor):
         total = torch.bincount(labels.long())
         meta["per_class_total"] = total.tolist()
         meta["per_class_kept"] = torch.bincount(labels.long()[kept.long()], minlength=total.numel()).tolist()
@@ -167,8 +204,11 @@ def read_pruned_subset(path: str | Path) -> PrunedSubset:
             f"{json_path} has format_version {meta['format_version']!r}; this lightning_adapruner reads version "
             f"{FORMAT_VERSION}: read it with the release that wrote it, or export the subset again"
         )
-    tensor_path = json_path.parent / str(meta["tensors"])
-    tensors = _load_tensors(tensor_path)
+    if meta.get("shards"):
+        tensor_path, tensors = json_path, _join_shards(json_path, meta)
+    else:
+        tensor_path = json_path.parent / str(meta["tensors"])
+        tensors = _load_tensors(tensor_path)
     kept, scores = tensors.get("kept_indices"), tensors.get("scores")
     if not isinstance(kept, Tensor) or not isinstance(scores, Tensor):
         raise PrunedSubsetError(f"{tensor_path} lacks the tensors 'kept_indices' and 'scores'" + _FIX)
@@ -177,6 +217,21 @@ def read_pruned_subset(path: str | Path) -> PrunedSubset:
     if last_epoch is not None and (not isinstance(last_epoch, Tensor) or last_epoch.shape != scores.shape):
         raise PrunedSubsetError(f"{tensor_path}: last_epoch is not one epoch per sample" + _FIX)
     return PrunedSubset(kept.long(), scores.float(), meta, None if last_epoch is None else last_epoch.long())
+
+
+def _join_shards(json_path: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """The tensors of a sharded subset's per-rank files joined, each checked to cover its span in rank order."""
+    names = meta["shards"] if isinstance(meta["shards"], list) else [meta["shards"]]
+    parts = [_load_tensors(json_path.parent / str(name)) for name in names]
+    keys, stop = ("kept_indices", "scores", "last_epoch", "span"), 0
+    for name, part in zip(names, parts):
+        if not all(isinstance(part.get(key), Tensor) for key in keys):
+            raise PrunedSubsetError(f"{name} lacks one of the tensors {keys}" + _FIX)
+        span = part["span"]
+        if span.tolist()[0] != stop or part["scores"].numel() != int(span[1] - stop):
+            raise PrunedSubsetError(f"{name} does not continue the shards before it at sample {stop}" + _FIX)
+        stop = int(span[1])
+    return {key: torch.cat([part[key] for part in parts]) for key in ("kept_indices", "scores", "last_epoch")}
 
 
 def _load_tensors(tensor_path: Path) -> dict[str, Any]:

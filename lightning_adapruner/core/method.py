@@ -35,6 +35,25 @@ StateDefault = float | int | bool | Tensor | Callable[[int, torch.Generator], Te
 
 
 @dataclass(frozen=True)
+class Shard:
+    """This process's part of a fit with sharded per-sample state (``DataPruning(sharded=True)``).
+
+    Attributes:
+        rank: the process's global rank.
+        start, stop: the dataset indices ``[start, stop)`` whose state this process holds (local index ``i`` is
+            dataset index ``start + i``).
+        num_samples: ``N``, the whole training set.
+        gather: every rank's tensor stacked in rank order (the harness's collective).
+    """
+
+    rank: int
+    start: int
+    stop: int
+    num_samples: int
+    gather: Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
 class FitInfo:
     """What a method knows about the fit once the training set is known.
 
@@ -48,6 +67,8 @@ class FitInfo:
         labels: class label of every sample (an integer tensor ``[N]``, int16 when the classes fit) when known,
             else ``None``.
         class_floor: every class keeps at least this many samples in :meth:`PruningMethod.select_top`.
+        shard: with sharded state, this process's :class:`Shard`: ``num_samples`` is then its own samples', every
+            per-sample tensor (state, ``labels``, candidates) is indexed locally, and a budget is the whole fit's.
     """
 
     num_samples: int
@@ -57,6 +78,7 @@ class FitInfo:
     device: torch.device
     labels: Tensor | None = None
     class_floor: int = 0
+    shard: Shard | None = None
 
 
 @dataclass(frozen=True)
@@ -224,7 +246,8 @@ class PruningMethod(ABC):
     def reset(self, info: FitInfo) -> None:
         """Allocate every declared state for ``info`` (fresh values) and call :meth:`setup`."""
         self.info = info
-        gen = F.generator(info.seed, -1, F.selection.STREAM_METHOD)
+        # (sharded: each rank draws its own samples' initial values)
+        gen = F.generator(info.seed, -1 if info.shard is None else -2 - info.shard.rank, F.selection.STREAM_METHOD)
         for name, spec in self._specs.items():
             self.__dict__[name] = self._initial(spec, info.num_samples, gen).to(info.device)
         self.setup()
@@ -318,9 +341,16 @@ class PruningMethod(ABC):
     def select_top(self, candidates: Tensor, budget: int, scores: Tensor, epoch: int) -> Tensor:
         """The ``budget`` candidates of highest ``scores[candidate]``: seeded ties, and the fit's class floor where
         the floors fit the budget (where they do not, as in the part of a cut left after the samples without
-        evidence, the harness tops short classes up at random after the plan)."""
+        evidence, the harness tops short classes up at random after the plan). With sharded state (``fit.shard``)
+        ``budget`` is the whole fit's and the result this rank's part of the cut over every rank's candidates, the
+        same set one process holding every score would keep, bit for bit."""
         info = self.fit
         candidates = candidates.cpu()
+        if info.shard is not None:  # (the class floor is refused with sharded state)
+            gen = F.generator(info.seed, epoch, F.selection.STREAM_TIES)
+            return candidates[
+                F.sharded_select_top(scores.cpu()[candidates], budget, gen, info.shard.rank, info.shard.gather)
+            ]
         labels = None if info.labels is None else info.labels[candidates]
         floor = info.class_floor if labels is not None and F.floor_total(labels, info.class_floor) <= budget else 0
         gen = F.generator(info.seed, epoch, F.selection.STREAM_TIES)

@@ -9,7 +9,7 @@ import lightning_adapruner
 
 CORE = Path(lightning_adapruner.__file__).resolve().parent / "core"
 PURE = ("methods", "functional")  # the methods and the pure functions: not the harness
-MAX_HARNESS_CODE_LINES = 2000
+MAX_HARNESS_CODE_LINES = 2300  # 2 000 (issue 15) + sharded per-sample state (issue 16: 280 lines, 2026-12-03)
 MAX_IMPORT_LEVELS = 6
 
 
@@ -103,7 +103,7 @@ def longest_chain(graph: dict[str, set[str]]) -> list[str]:
     return max((chain(n, ()) for n in sorted(graph)), key=len)
 
 
-def test_the_harness_holds_at_most_2000_lines_of_code():
+def test_the_harness_holds_at_most_its_budget_of_code_lines():
     counts = {p.relative_to(CORE).as_posix(): code_lines(p.read_text()) for p in harness_files()}
     assert sum(counts.values()) <= MAX_HARNESS_CODE_LINES, sorted(counts.items(), key=lambda kv: -kv[1])
 

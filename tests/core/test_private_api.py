@@ -35,6 +35,7 @@ def private_uses(path: Path) -> list[str]:
         elif isinstance(node, ast.Attribute):
             name, owner = node.attr, node.value
             own = isinstance(owner, ast.Name) and owner.id in ("self", "cls")
+            own |= isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super"
             private = name.startswith("_") and not name.startswith("__") and name not in PUBLIC_UNDERSCORE
             if (private and not own) or name in LOOP_INTERNALS:
                 found.append(name)
