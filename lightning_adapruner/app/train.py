@@ -386,6 +386,8 @@ def _pruning_outcome(trainer: pl.Trainer, callback: Any, datamodule: Any, full_e
         forwarded = full_epoch * _epochs_done(trainer)
     kept = getattr(callback, "kept_indices", None)
     num_kept = kept.numel() if kept is not None else num_train - int(meta.get("num_pruned", 0))
+    if _sharded(callback):  # each rank holds its part of the kept set: the count is the fit's
+        num_kept = functional.num_kept(num_train, float(callback.keep_fraction))
     subset_path = None if path is None else str(path)
     return {"samples_forwarded": int(forwarded), "num_kept": num_kept, "subset_path": subset_path}
 
@@ -427,7 +429,14 @@ def _final_val_acc(trainer: pl.Trainer, model: Any, datamodule: Any) -> float | 
 
 def _kept_subset(trainer: pl.Trainer, callback: Any, subset_path: str | None, datamodule: Any) -> Any:
     """The exported kept subset of the datamodule's training set, for the retrain."""
-    if trainer.world_size > 1 and getattr(callback, "kept_indices", None) is not None:
+    if _sharded(callback):  # every rank's part: gathered in step (outside every hook), else read from the manifest
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            part = callback.kept_indices.long().to(trainer.strategy.root_device)
+            size = int(trainer.strategy.all_gather(torch.tensor(part.numel(), device=part.device)).max())
+            padded = torch.cat([part, part.new_full((size - part.numel(),), -1)])
+            kept = trainer.strategy.all_gather(padded).flatten().cpu()
+            return Subset(datamodule.train_dataset, torch.sort(kept[kept >= 0]).values.tolist())
+    elif trainer.world_size > 1 and getattr(callback, "kept_indices", None) is not None:
         # rank 0's kept set on every rank (ddp, torchrun, SLURM: other nodes may not see rank 0's file); broadcast
         # here, after fit and outside every hook, where all ranks are in step
         kept = trainer.strategy.broadcast(callback.kept_indices, src=0)
@@ -435,6 +444,11 @@ def _kept_subset(trainer: pl.Trainer, callback: Any, subset_path: str | None, da
     if subset_path is None:
         raise RuntimeError("the pruning fit exported no subset to retrain on (is the callback's export_dir false?)")
     return load_pruned_subset(subset_path, datamodule.train_dataset)
+
+
+def _sharded(callback: Any) -> bool:
+    """Whether the pruning callback held sharded per-sample state (``DataPruning(sharded=True)``)."""
+    return bool(getattr(getattr(callback, "session", None), "sharded", False))
 
 
 def _epochs_done(trainer: pl.Trainer) -> int:

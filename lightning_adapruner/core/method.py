@@ -38,6 +38,11 @@ StateDefault = float | int | bool | Tensor | Callable[[int, torch.Generator], Te
 class Shard:
     """This process's part of a fit with sharded per-sample state (``DataPruning(sharded=True)``).
 
+    There, a method's state, candidates and ``Observations.indices`` are local indices, its ``plan`` is handed the
+    whole fit's budget and cuts through :meth:`PruningMethod.select_top`, ``EpochLayout.order`` holds the dataset
+    indices this rank forwards (not all of them its own), and :meth:`PruningMethod.metrics` describes rank 0's
+    samples (the callback logs rank 0's numbers).
+
     Attributes:
         rank: the process's global rank.
         start, stop: the dataset indices ``[start, stop)`` whose state this process holds (local index ``i`` is

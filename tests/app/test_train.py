@@ -412,3 +412,27 @@ def test_the_app_says_which_extra_it_needs_when_it_is_missing(tmp_path):
         text=True,
     )
     assert plugin.stdout.strip() == "DataPruning"  # the plugin itself imports no app dependency
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "trainer",
+    [
+        ["trainer=ddp_cpu"],  # spawned ranks: the launcher reads the manifest
+        ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true",
+         "trainer.sync_batchnorm=false"],  # every process runs the app: the ranks gather their parts
+    ],
+    ids=["ddp_spawn", "ddp"],
+)  # fmt: skip
+def test_two_process_cpu_ddp_with_sharded_state_exports_and_retrains_on_the_whole_subset(tmp_path, trainer):
+    run = tmp_path / "run"
+    args = (*trainer, *SYNTHETIC, "pruning=el2n", "pruning.callback.sharded=true", "pruning.retrain=true")
+    run_app(*args, "trainer.max_epochs=3", f"hydra.run.dir={run}", *QUIET, cwd=tmp_path)
+    m = read_metrics(run)
+    n = m["num_train_samples"]
+    subset = read_pruned_subset(run / "pruned_subset.json")
+    assert m["world_size"] == 2 and subset.metadata["shards"] == [f"pruned_subset.rank{r}-of-2.pt" for r in (0, 1)]
+    assert m["num_kept"] == len(subset.kept_indices) == round(0.8 * n)
+    # the retrain ran on the whole subset (the launcher read the manifest after the spawned fit), not rank 0's part
+    kept = m["num_kept"]
+    assert m["samples_forwarded"] - subset.metadata["samples_forwarded"] == 3 * (-(-kept // 2) * 2)

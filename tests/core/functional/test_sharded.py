@@ -14,27 +14,25 @@ from lightning_adapruner.core import functional as F
 from lightning_adapruner.core.functional import sharded
 
 
-def run_ranks(scores, k, world_size, seed=0, epoch=3, spans=None):
-    """Every rank's mask of ``sharded_select_top`` over its span of ``scores`` (``shard_span``'s unless given), each
-    rank a thread."""
-    barrier, slots, masks, errors = threading.Barrier(world_size), [None] * world_size, [None] * world_size, []
+def in_threads(world_size, work):
+    """``work(rank, gather)`` on every rank, each a thread meeting the others in ``gather``; the results in rank
+    order."""
+    barrier, slots, results, errors = threading.Barrier(world_size), [None] * world_size, [None] * world_size, []
 
     def gather_of(rank):
         def gather(tensor):
             slots[rank] = tensor
             barrier.wait()
             stacked = torch.stack(list(slots))
-            barrier.wait()  # nobody overwrites a slot before every rank has read it
+            barrier.wait()
             return stacked
 
         return gather
 
     def rank_main(rank):
-        start, stop = F.shard_span(scores.numel(), world_size, rank) if spans is None else spans[rank]
         try:
-            gen = F.generator(seed, epoch, F.selection.STREAM_TIES)
-            masks[rank] = F.sharded_select_top(scores[start:stop], k, gen, rank, gather_of(rank))
-        except Exception as err:  # surfaced in the test's thread
+            results[rank] = work(rank, gather_of(rank))
+        except Exception as err:
             errors.append(err)
             barrier.abort()
 
@@ -45,7 +43,19 @@ def run_ranks(scores, k, world_size, seed=0, epoch=3, spans=None):
         thread.join()
     if errors:
         raise errors[0]
-    return masks
+    return results
+
+
+def run_ranks(scores, k, world_size, seed=0, epoch=3, spans=None):
+    """Every rank's mask of ``sharded_select_top`` over its span of ``scores`` (``shard_span``'s unless given), each
+    rank a thread."""
+
+    def work(rank, gather):
+        start, stop = F.shard_span(scores.numel(), world_size, rank) if spans is None else spans[rank]
+        gen = F.generator(seed, epoch, F.selection.STREAM_TIES)
+        return F.sharded_select_top(scores[start:stop], k, gen, rank, gather)
+
+    return in_threads(world_size, work)
 
 
 def kept(masks):
@@ -168,38 +178,6 @@ def test_shards_are_contiguous_blocks_that_cover_the_samples_once(n, world_size)
 def test_a_rank_outside_the_processes_is_refused():
     with pytest.raises(ValueError, match="rank must be in"):
         F.shard_span(10, 2, 2)
-
-
-def in_threads(world_size, work):
-    """``work(rank, gather)`` on every rank, each a thread meeting the others in ``gather``; the results in rank
-    order."""
-    barrier, slots, results, errors = threading.Barrier(world_size), [None] * world_size, [None] * world_size, []
-
-    def gather_of(rank):
-        def gather(tensor):
-            slots[rank] = tensor
-            barrier.wait()
-            stacked = torch.stack(list(slots))
-            barrier.wait()
-            return stacked
-
-        return gather
-
-    def rank_main(rank):
-        try:
-            results[rank] = work(rank, gather_of(rank))
-        except Exception as err:
-            errors.append(err)
-            barrier.abort()
-
-    threads = [threading.Thread(target=rank_main, args=(r,)) for r in range(world_size)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return results
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3, 4])
