@@ -224,15 +224,22 @@ def balanced_block(local: Tensor, length: int, rank: int, gather: Gather) -> tup
         mine = torch.zeros(width, dtype=local.dtype)
         mine[: sent[rank].numel()] = local.cpu()[sent[rank] - starts[rank]]
         received = gathered(mine)
-    positions = torch.arange(rank * length, (rank + 1) * length)
-    positions = torch.where(positions < total, positions, positions - total)
-    owner = torch.searchsorted(torch.tensor(starts[1:]), positions, right=True)
-    block = torch.empty(length, dtype=local.dtype)
-    for q in owner.unique().tolist():
-        at = owner == q
-        if q == rank:
-            block[at] = local.cpu()[positions[at] - starts[rank]]
-        else:
-            assert received is not None  # another rank's entries are needed, so some were sent
-            block[at] = received[q][torch.searchsorted(sent[q], positions[at])]
+    block, own = torch.empty(length, dtype=local.dtype), local.cpu()
+
+    def fill(at: int, low: int, high: int) -> None:  # block[at:] from the joined lists' positions [low, high)
+        for q in range(world):
+            a, b = max(low, starts[q]), min(high, starts[q + 1])
+            if a < b:  # a run of rank q's list: its own entries, or a run of those it sent (they are contiguous)
+                if q == rank:
+                    source = own[a - starts[q] : b - starts[q]]
+                else:
+                    assert received is not None  # another rank's entries are needed, so some were sent
+                    first = int(torch.searchsorted(sent[q], torch.tensor([a])))
+                    source = received[q][first : first + b - a]
+                block[at + a - low : at + b - low] = source
+
+    low, high = rank * length, (rank + 1) * length
+    fill(0, low, min(high, total))
+    if high > total:  # the top-up: positions past the end repeat the start
+        fill(max(0, total - low), max(low, total) - total, high - total)
     return block, total
