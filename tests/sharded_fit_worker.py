@@ -27,6 +27,7 @@ from custom_method_example import KeepHardest  # noqa: E402
 from helpers import loader, random_dataset, trainer  # noqa: E402
 
 from lightning_adapruner import (  # noqa: E402
+    AdaPruner,
     DataPruning,
     EL2NPruning,
     ForgettingPruning,
@@ -39,6 +40,7 @@ METHODS = {
     "forgetting": ForgettingPruning,
     "el2n": EL2NPruning,
     "random_dynamic": lambda: RandomPruning(dynamic=True),
+    "adapruner": AdaPruner,
 }
 
 

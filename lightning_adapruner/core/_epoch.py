@@ -7,7 +7,8 @@ holds everything.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -296,6 +297,13 @@ class ShardedRecord(EpochRecord):
         self.buffers = {name: torch.full((own,), float("nan"), device=device) for name in self.names}
         self.batch_of = torch.full((own,), -1, dtype=torch.int32, device=device)
         self.totals = torch.tensor([0.0, 0.0, 0.0, float("inf")], dtype=torch.float64, device=device)
+        self.values_of: Callable[[Tensor], Tensor] = lambda state: state[block]  # (set by the session: one rank's)
+        self.sum_over: Callable[[Tensor], Tensor] = lambda tensor: tensor
+
+    @property
+    def layout(self) -> EpochLayout:
+        """:class:`EpochLayout` over this rank's block, reading per-sample state and per-batch sums across ranks."""
+        return replace(super().layout, shard_values=self.values_of, shard_sum=self.sum_over)
 
     @property
     def first_position(self) -> int:

@@ -519,7 +519,7 @@ class ShardedSession(PruningSession):
 
     def _gens(self, epoch: int, stream: int) -> tuple[torch.Generator, torch.Generator]:
         """This rank's own generator of ``(epoch, stream)`` and the one every rank shares."""
-        own = F.generator(self.seed, epoch, STREAM_SHARD + self.comm.rank + 64 * stream)
+        own = F.generator(self.seed, epoch, STREAM_SHARD + stream + 64 * self.comm.rank)  # (streams < 64: none shared)
         return own, F.generator(self.seed, epoch, stream)
 
     def _select(self, budget: int, epoch: int, final: bool = False) -> Tensor:
@@ -569,16 +569,22 @@ class ShardedSession(PruningSession):
 
     def _epoch_record(self, epoch: int, kept: Tensor, batches: int) -> EpochRecord:
         w, rank, budget = self.comm.world_size, self.comm.rank, self.budget(epoch)
-        mine = kept.long() + self.shard.start
+        mine = kept  # (local indices, int32: the shuffle moves half the bytes)
         if self.facts.shuffle and mine.numel() > 1:
-            mine = mine[torch.randperm(mine.numel(), generator=self._gens(epoch, F.selection.STREAM_ORDER)[0])]
+            gen = self._gens(epoch, F.selection.STREAM_ORDER)[0]
+            mine = mine[torch.randperm(mine.numel(), generator=gen, dtype=torch.int32)]
         length = F.shard_length(budget, w, self.shard_drop_last)
-        block, total = F.balanced_block(mine, length, rank, self._gather)
+        wide = torch.int32 if self.facts.num_samples < 2**31 else torch.long
+        block, total = F.balanced_block(mine.to(wide) + self.shard.start, length, rank, self._gather)
         self.kept_total = total
-        return ShardedRecord(
+        record = ShardedRecord(
             epoch, block, total, w, rank, self.facts.batch_size, batches, self.method.statistics, self.facts.device,
             (self.shard.start, self.shard.stop),
         )  # fmt: skip
+        # a method's state at the block's positions travels as the indices did
+        record.values_of = lambda state: F.balanced_block(state[mine], length, rank, self._gather)[0].to(state.device)
+        record.sum_over = lambda tensor: self._gather(tensor).sum(0).to(tensor.device)
+        return record
 
     def close(self) -> None:
         record = self.record

@@ -73,8 +73,8 @@ class DataPruning(Callback):
             holding the same scores; each rank forwards mostly its own samples; checkpoints write a file per rank
             under ``<default_root_dir>/pruning_state``; the export is one file per rank and a manifest
             ``pruned_subset.json`` that :func:`~lightning_adapruner.load_pruned_subset` reads. Methods whose plan
-            cuts through ``select_top`` (EL2N, forgetting, static random, your own); not ``class_floor`` or a method
-            that weighs the loss (``loss_weights``: AdaPruner, InfoBatch).
+            cuts through ``select_top`` (AdaPruner's sampler mode, EL2N, forgetting, static random, your own); not
+            ``class_floor`` or a method that weighs the loss (``weighs_loss``: AdaPruner's soft mode, InfoBatch).
 
     Raises:
         ValueError / TypeError: for an argument out of range, naming it, the allowed values and the value given.
@@ -132,14 +132,10 @@ class DataPruning(Callback):
         self._handoff = Path(tempfile.gettempdir()) / f"lightning_adapruner-{os.getpid()}-{uuid.uuid4().hex}.pt"
         self._creator_pid = os.getpid()
         self._claimed = False  # a fit has set this callback up (see state_key)
-        if sharded and (self.class_floor or type(method).loss_weights is not PruningMethod.loss_weights):
-            what = (
-                "class_floor (a per-class count"
-                if self.class_floor
-                else f"{type(method).__name__}'s loss_weights (a rule"
-            )
+        if sharded and (self.class_floor or method.weighs_loss):
+            what = "class_floor (a per-class count" if self.class_floor else f"{method.name}'s loss_weights (a rule"
             raise ValueError(
-                f"sharded=True does not support {what} over every sample, which no rank holds): use sharded=False"
+                f"sharded=True does not support {what} over every sample no rank holds): use sharded=False"
             )
         self._session = (ShardedSession if sharded else PruningSession)(
             method, target, self.warmup_epochs, self.prune_epochs, schedule, self.class_floor, self.drop_last

@@ -99,6 +99,8 @@ class EpochLayout:
         num_batches: global batches the epoch runs.
         world_size: the processes; within global batch ``t`` rank ``r``'s ``j``-th sample sits at position
             ``t * batch_size + j * world_size + r``.
+        shard_values, shard_sum: set with sharded state (``order`` is then this rank's block): see :meth:`values`
+            and :meth:`sum_over_ranks`, through which a method reads per-position state and sums per-batch numbers.
     """
 
     epoch: int
@@ -107,11 +109,30 @@ class EpochLayout:
     batch_size: int
     num_batches: int
     world_size: int = 1
+    shard_values: Callable[[Tensor], Tensor] | None = None
+    shard_sum: Callable[[Tensor], Tensor] | None = None
 
     @property
     def runs(self) -> int:
         """Positions that run this epoch (``limit_train_batches`` and ``drop_last`` may stop it early)."""
         return min(self.order.numel(), self.num_batches * self.batch_size)
+
+    @property
+    def rows_per_batch(self) -> int:
+        """Positions of each global batch that :meth:`values` holds: all of them, or (sharded) this rank's."""
+        return self.batch_size if self.shard_sum is None else self.batch_size // self.world_size
+
+    def values(self, state: Tensor) -> Tensor:
+        """A per-sample ``state`` at the positions that run, in order and ``rows_per_batch`` to a global batch: every
+        position (one process holds every sample), or with sharded state this rank's (other ranks' samples among
+        them: their values travel with them, one gather; a collective, so call it from :meth:`begin_epoch`)."""
+        if self.shard_values is None:
+            return state[self.order[: self.num_batches * self.batch_size]]
+        return self.shard_values(state)[: self.num_batches * self.rows_per_batch]
+
+    def sum_over_ranks(self, tensor: Tensor) -> Tensor:
+        """``tensor`` summed over the ranks (with sharded state; one gather), else itself."""
+        return tensor if self.shard_sum is None else self.shard_sum(tensor)
 
 
 @dataclass(frozen=True)
@@ -375,6 +396,12 @@ class PruningMethod(ABC):
 
     def begin_epoch(self, layout: EpochLayout) -> None:  # noqa: B027 - an optional hook
         """The epoch's order and batches are fixed; called before its first step."""
+
+    @property
+    def weighs_loss(self) -> bool:
+        """Whether :meth:`loss_weights` can return weights (sharded state refuses such a method); by default whether
+        the method overrides it."""
+        return type(self).loss_weights is not PruningMethod.loss_weights
 
     def loss_weights(self, layout: EpochLayout) -> Tensor | None:
         """Weights of the network loss ``mean(w * loss)`` at every position that runs this epoch

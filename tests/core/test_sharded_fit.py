@@ -104,9 +104,10 @@ def test_progress_bars_and_a_synced_metric_before_a_sharded_callback_do_not_hang
 
 
 def test_sharded_state_refuses_what_needs_every_samples_state_naming_the_fix():
-    for method in (AdaPruner(), InfoBatchPruning()):
+    for method in (AdaPruner(network_weights="normalized"), AdaPruner(mode="soft"), InfoBatchPruning()):
         with pytest.raises(ValueError, match="loss_weights.*sharded=False"):
             DataPruning(method, 0.3, sharded=True)
+    assert DataPruning(AdaPruner(), 0.3, sharded=True).session.sharded  # its default weighs nothing
     with pytest.raises(ValueError, match="class_floor.*sharded=False"):
         DataPruning(RandomPruning(), 0.3, class_floor=2, sharded=True)
 
@@ -139,3 +140,22 @@ def test_a_sharded_export_is_read_whole_and_a_missing_or_misplaced_shard_is_refu
     (tmp_path / "pruned_subset.rank2-of-3.pt").write_bytes((tmp_path / "pruned_subset.rank0-of-3.pt").read_bytes())
     with pytest.raises(PrunedSubsetError, match="rank2-of-3.pt does not continue the shards before it at sample 6"):
         read_pruned_subset(path)
+
+
+@pytest.mark.slow
+def test_adapruner_with_sharded_state_runs_one_set_of_controllers_on_every_rank(tmp_path):
+    """AdaPruner's controllers come from per-batch numbers summed over the ranks (the exact counts and the sums are
+    checked against one process in ``test_a_trajectory_from_every_ranks_positions_...``): every rank ends with the
+    same ``k`` and ``lambda``, its own samples' logits learned, and the schedule's kept counts. The logits are not
+    the replicated fit's: a sample's update depends on the batch it lands in, and a sharded epoch orders samples
+    otherwise."""
+    ranks = fit(tmp_path, 2, "adapruner", "--sharded")
+    for name in ("k", "lam"):
+        assert len({float(r["state"][name]) for r in ranks}) == 1, name
+    assert float(ranks[0]["state"]["k"]) > 0.1  # it moved from k_start
+    for rank in ranks:
+        logits, own = rank["state"]["logits"], rank["span"][1] - rank["span"][0]
+        assert logits.numel() == own and logits.std() > 0  # learned, sample by sample
+    sizes = [joined(ranks, "kept", e).numel() for e in range(5)]
+    assert sizes[0] == N and sizes == sorted(sizes, reverse=True) and sizes[-1] < N
+    assert read_pruned_subset(ranks[0]["export"]).kept_indices.numel() == F.num_kept(N, 0.6)

@@ -20,6 +20,7 @@ epoch or in any batch-aligned pieces, it gives the same bits as the sequential p
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -75,6 +76,7 @@ def trajectory(
     keep_fraction: float,
     gain: float,
     binarise: bool,
+    reduce: Callable[[Tensor], Tensor] | None = None,
 ) -> Trajectory:
     """The controllers of an epoch whose positions hold samples with epoch-start ``logits`` (in order).
 
@@ -86,6 +88,9 @@ def trajectory(
         delta: ``k``'s step per batch; keep_fraction: ``r``; gain: the ``lam`` controller's gain.
         binarise: the last epoch: ``k`` also steps ``10 delta`` while under 90% of a batch's scores are
             outside [0.1, 0.9].
+        reduce: with sharded state, ``logits`` are this rank's positions (``batch_size`` of them per global batch)
+            and ``reduce`` sums a tensor over the ranks; counts are then exact, ``mean_score`` a sum in another
+            order. ``None``: one process holds every position.
 
     Example::
 
@@ -95,8 +100,9 @@ def trajectory(
         [[1.0, 0.5], [0.1, 0.6, 0.6], [50.0, 16.0, 11.0]]
     """
     rows, valid = batch_rows(logits.float(), batch_size, num_batches)
-    size = valid.sum(1)
-    rho = ((rows > 0) & valid).sum(1) / size.clamp_min(1)
+    total = (lambda t: t) if reduce is None else reduce
+    size = total(valid.sum(1))
+    rho = total(((rows > 0) & valid).sum(1)) / size.clamp_min(1)
     up = (rho >= keep_fraction).double().cpu()
     ks = [k]
     if binarise:  # k depends on the scores at each step: a scalar scan over the (few hundred) batches
@@ -104,6 +110,7 @@ def trajectory(
         sizes = size.cpu()
         for t in range(num_batches):
             inside = torch.searchsorted(magnitudes[t], torch.tensor([_LOG9 / ks[-1]]), right=True)
+            inside = inside if reduce is None else reduce(inside.to(logits.device)).cpu()  # (a gather per batch)
             outside = 1.0 - float(inside) / max(int(sizes[t]), 1)
             ks.append(ks[-1] + delta * float(up[t]) + 10.0 * delta * (outside < 0.9))
         k_all = torch.tensor(ks, dtype=torch.float32)
@@ -112,7 +119,7 @@ def trajectory(
         k_all = (k + delta * steps).float()
     k_all = k_all.to(logits.device)
     lam_all = torch.cat([torch.tensor([lam], device=logits.device), 1.0 + gain * (rho - keep_fraction).abs()])
-    mean_score = torch.nansum(torch.sigmoid_(k_all[:-1, None] * rows), dim=1) / size.clamp_min(1)  # NaN: padding
+    mean_score = total(torch.nansum(torch.sigmoid_(k_all[:-1, None] * rows), dim=1)) / size.clamp_min(1)  # (NaN: pad)
     return Trajectory(k_all, lam_all.float(), rho, mean_score, size)
 
 

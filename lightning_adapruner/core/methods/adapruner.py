@@ -111,8 +111,8 @@ class AdaPruner(PruningMethod):
     def begin_epoch(self, layout: EpochLayout) -> None:
         info = self.fit
         self._path = F.trajectory(
-            self.logits[layout.order[: layout.num_batches * layout.batch_size]],  # the positions that run
-            layout.batch_size,
+            layout.values(self.logits),  # the positions that run (this rank's, with sharded state)
+            layout.rows_per_batch,
             layout.num_batches,
             float(self.k),
             float(self.lam),
@@ -120,7 +120,12 @@ class AdaPruner(PruningMethod):
             info.schedule.keep_fraction,
             self.lambda_gain,
             binarise=layout.epoch == info.schedule.max_epochs - 1,
+            reduce=None if layout.shard_sum is None else layout.sum_over_ranks,
         )
+
+    @property
+    def weighs_loss(self) -> bool:
+        return self.network_weights != "none"
 
     def loss_weights(self, layout: EpochLayout) -> Tensor | None:
         if self.network_weights == "none" or self._path is None:

@@ -201,6 +201,9 @@ def test_balanced_blocks_joined_are_the_ranks_lists_joined_topped_up_or_cut(worl
     assert [t for _, t in results] == [total] * world_size
     assert all(b.numel() == length and b.dtype == torch.int32 for b, _ in results)
     assert torch.equal(torch.cat([b for b, _ in results]), expected)
+    # a per-sample value sent along the same lists lands beside its index (how method state travels with a sample)
+    values = in_threads(world_size, lambda r, gather: F.balanced_block(lists[r].double() / 7, length, r, gather)[0])
+    assert torch.equal(torch.cat(values), expected.double() / 7)
 
 
 def test_a_sharded_random_pick_takes_count_entries_of_the_pools_only_and_differs_across_ranks():
@@ -221,3 +224,23 @@ def test_a_sharded_random_pick_takes_count_entries_of_the_pools_only_and_differs
                 pools[r], 10**4, (F.generator(0, 0, r), F.generator(0, 0)), r, gather
             ),
         )
+
+
+@pytest.mark.parametrize("binarise", [False, True])
+def test_a_trajectory_from_every_ranks_positions_has_the_exact_counts_and_controllers_of_the_whole(binarise):
+    world, per_rank, nb = 3, 5, 9
+    g = torch.Generator().manual_seed(4)
+    ranks = [torch.randn(nb * per_rank - 2, generator=g) * 0.8 + 0.3 for _ in range(world)]  # a short last batch
+    whole = torch.cat([r[t * per_rank : (t + 1) * per_rank] for t in range(nb) for r in ranks])  # batch by batch
+    args = dict(k=0.4, lam=50.0, delta=0.3, keep_fraction=0.6, gain=50.0, binarise=binarise)
+    whole = F.trajectory(whole, world * per_rank, nb, **args)
+
+    def work(rank, gather):
+        return F.trajectory(ranks[rank], per_rank, nb, reduce=lambda t: gather(t).sum(0), **args)
+
+    for path in in_threads(world, work):
+        assert torch.equal(path.size, whole.size) and torch.equal(path.rho, whole.rho)
+        assert torch.equal(path.k, whole.k) and torch.equal(path.lam, whole.lam)  # from counts alone: exact
+        assert torch.allclose(path.mean_score, whole.mean_score, rtol=1e-6)  # a float sum in another order
+    if binarise:
+        assert bool((whole.k.diff() > 0.3 + 1e-6).any())  # the binarise steps fired
