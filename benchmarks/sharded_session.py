@@ -1,0 +1,170 @@
+"""The real ``DataPruning`` session with sharded state (``sharded=True``) against the replicated one: per-rank memory
+and the time to plan a pruned epoch, at N = 100M over 4 gloo processes (no model: the warm-up epoch's statistics
+are written straight into the record, as ``pruning_loss`` would have gathered them).
+
+Each arm runs the session of ``EL2NPruning`` (8 bytes of method state per sample, as AdaPruner's logits and
+momentum; AdaPruner adds its per-batch sums) through start, the warm-up epoch's plan, its close (the
+method's update) and the first pruned epoch's plan (the cut at keep 0.85 and the epoch's order). The replicated
+session holds all N on every rank and needs no collective, so one process measures a rank; the sharded one runs
+in W processes, each with its own N / W samples. Printed per arm: the persistent state between epochs and the
+peak RSS growth through the whole sequence, in bytes per sample the rank owns (issue 16's target: <= 16 for the
+state), the close and the plan (the slowest rank), the plan's time with and without its shuffle (which any sampler
+draws: DistributedSampler a permutation of all N on every rank), and the check that the W ranks' kept sets together
+are the replicated session's, bit for bit.
+
+    python benchmarks/sharded_session.py                                   # N = 100M, W = 4: ~6 min, ~9 GB
+    python benchmarks/sharded_session.py --n 2000000 --world-size 2        # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scale import current_rss_mb, rss_mb  # noqa: E402
+
+from lightning_adapruner import EL2NPruning  # noqa: E402
+from lightning_adapruner.core._distributed import SingleProcess  # noqa: E402
+from lightning_adapruner.core._loader import LoaderFacts  # noqa: E402
+from lightning_adapruner.core._session import PruningSession, ShardedSession  # noqa: E402
+from lightning_adapruner.core.functional.schedule import PruningTarget  # noqa: E402
+
+TARGET_BYTES = 16.0
+BATCH = 4096
+
+
+class GlooCollectives:
+    """The session's collectives over a plain gloo group (what ``StrategyCollectives`` does through Lightning)."""
+
+    def __init__(self, world_size: int, rank: int) -> None:
+        self.world_size, self.rank = world_size, rank
+
+    def gather_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        parts = [torch.empty_like(rows) for _ in range(self.world_size)]
+        dist.all_gather(parts, rows.contiguous())
+        return torch.stack(parts)
+
+    def same_everywhere(self, value: torch.Tensor) -> bool:
+        everyone = self.gather_rows(value)
+        return bool((everyone == everyone[0]).all())
+
+    def broadcast(self, obj: Any) -> Any:
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+
+def arm(rank: int, world_size: int, n: int, out: str, sharded: bool) -> None:
+    torch.set_num_threads(1)
+    if sharded:
+        dist.init_process_group("gloo", init_method=f"file://{out}/store", rank=rank, world_size=world_size)
+    comm = GlooCollectives(world_size, rank) if sharded else SingleProcess()
+    base = current_rss_mb()
+    session = (ShardedSession if sharded else PruningSession)(
+        EL2NPruning(), PruningTarget(prune_ratio=0.15), 1, 1, "linear", class_floor=0, shard_drop_last=False
+    )
+    # batch_size per process: the replicated arm's one process runs the same global batch as the W ranks together
+    facts = LoaderFacts(
+        n, batch_size=BATCH if sharded else BATCH * world_size, drop_last=False, shuffle=True, limit_batches=1.0,
+        max_epochs=3, device=torch.device("cpu"),
+    )  # fmt: skip
+    session.start(facts, comm, seed=0)
+    record = session.plan(0)  # the warm-up: every sample
+    gen = torch.Generator().manual_seed(1 + rank)
+    for buffer in record.buffers.values():  # the statistics pruning_loss would have gathered (seeded per sample)
+        buffer.copy_(sample_values(record, n, world_size, rank, sharded, gen))
+    if sharded:
+        record.batch_of.zero_()
+    record.steps, record.recorded = record.num_batches, [(True,) * world_size] * record.num_batches
+    t = time.perf_counter()
+    session.close()
+    close_s = time.perf_counter() - t
+    method = session.method
+    state = [*method.state_dict()["states"].values(), session.seen, session.last_epoch]
+    t = time.perf_counter()
+    record = session.plan(1)
+    plan_s = time.perf_counter() - t
+    own = method.fit.num_samples
+    kept = session.kept.long() + (session.shard.start if sharded else 0)
+    state.append(session.kept)
+    t = time.perf_counter()  # the plan's shuffle alone, as any sampler draws one (DistributedSampler: of all N)
+    torch.randperm(session.kept.numel(), generator=torch.Generator().manual_seed(0), dtype=torch.int32)
+    shuffle_s = time.perf_counter() - t
+    result = {
+        "own": own,
+        "state_bytes_per_sample": sum(s.numel() * s.element_size() for s in state) / own,
+        "peak_growth_bytes_per_sample": (rss_mb() - base) * 2**20 / own,
+        "close_s": close_s,
+        "plan_s": plan_s,
+        "shuffle_s": shuffle_s,
+        "plan_beyond_shuffle_s": plan_s - shuffle_s,
+    }
+    torch.save(kept, Path(out) / f"kept{int(sharded)}-{rank}.pt")
+    (Path(out) / f"rank{int(sharded)}-{rank}.json").write_text(json.dumps(result))
+    if sharded:
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def sample_values(record: Any, n: int, world_size: int, rank: int, sharded: bool, gen: Any) -> torch.Tensor:
+    """Every sample's statistic as a function of its dataset index alone (so both arms hold the same scores), in the
+    record's layout: by the rank's own samples (sharded) or by position of the epoch's order (replicated)."""
+    if sharded:
+        start, stop = record.span
+        index = torch.arange(start, stop, dtype=torch.float64)
+    else:
+        index = record.order_cpu[: record.buffers["loss"].numel()].double()
+    return (torch.sin(index * 12.9898) * 43758.5453).frac().abs().float() * 3  # in [0, 3): any fixed hash will do
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000_000)
+    parser.add_argument("--world-size", type=int, default=4)
+    args = parser.parse_args()
+    n, w = args.n, args.world_size
+    print(f"N = {n:,} over {w} processes (N/W = {n // w:,}); EL2N, first pruned epoch keeps 0.85")
+    with tempfile.TemporaryDirectory() as out:
+        mp.spawn(arm, args=(w, n, out, False), nprocs=1)  # (rank 0 of the replicated arm: one process is a rank)
+        replicated = json.loads((Path(out) / "rank0-0.json").read_text())
+        mp.spawn(arm, args=(w, n, out, True), nprocs=w)
+        ranks = [json.loads((Path(out) / f"rank1-{r}.json").read_text()) for r in range(w)]
+        expected = torch.sort(torch.load(Path(out) / "kept0-0.pt")).values
+        joined = torch.sort(torch.cat([torch.load(Path(out) / f"kept1-{r}.pt") for r in range(w)])).values
+    sharded = {key: max(r[key] for r in ranks) for key in ranks[0] if key != "own"}
+    print(f"{'':48s}{'replicated':>12s}{'sharded':>12s}{'ratio':>8s}")
+    rows = [
+        ("persistent state, B per sample the rank owns", replicated["state_bytes_per_sample"] * w,
+         sharded["state_bytes_per_sample"]),
+        ("peak RSS growth, B per sample the rank owns", replicated["peak_growth_bytes_per_sample"] * w,
+         sharded["peak_growth_bytes_per_sample"]),
+        ("per-rank state (GB)", replicated["state_bytes_per_sample"] * n / 1e9,
+         sharded["state_bytes_per_sample"] * n / w / 1e9),
+        ("close of the warm-up epoch (s, slowest rank)", replicated["close_s"], sharded["close_s"]),
+        ("plan of the first pruned epoch (s, slowest rank)", replicated["plan_s"], sharded["plan_s"]),
+        ("  of which its shuffle (s, timed alone)", replicated["shuffle_s"], sharded["shuffle_s"]),
+        ("  the plan beyond the shuffle (s)", replicated["plan_beyond_shuffle_s"], sharded["plan_beyond_shuffle_s"]),
+    ]  # fmt: skip
+    for name, a, b in rows:
+        print(f"{name:48s}{a:12.3f}{b:12.3f}{b / a:8.2f}")
+    same = torch.equal(joined, expected)
+    print(
+        f"sharded: state {sharded['state_bytes_per_sample']:.2f} B/sample/W (target <= {TARGET_BYTES:.0f}), peak "
+        f"growth {sharded['peak_growth_bytes_per_sample']:.2f}; the {w} ranks' kept sets are the replicated "
+        f"session's ({expected.numel():,} samples), bit for bit: {same}"
+    )
+    print(json.dumps({"n": n, "world_size": w, "replicated": replicated, "sharded_ranks": ranks, "same": same}))
+
+
+if __name__ == "__main__":
+    main()
