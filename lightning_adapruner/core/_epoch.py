@@ -126,17 +126,23 @@ class EpochRecord:
     def record_gathered(self, step: int, rows: Tensor, error: Exception | None = None) -> None:
         """Write every rank's rows of batch ``step`` (``[world_size, b, statistics + 2]``, see :meth:`rows`) into
         the buffers; the flags are checked when the epoch closes (:meth:`check_exchange`), with no host sync here."""
+        self._exchanged(step, rows, error)
         start, stop = self.local_span(step)
         w, b = self.world_size, stop - start
-        if rows.shape[:2] != (w, b):
-            raise RuntimeError(
-                f"ranks recorded batches of different sizes in epoch {self.epoch}, step {step} (got rows of shape "
-                f"{tuple(rows.shape)}, expected ({w}, {b}, ...)): every rank must run the same batches"
-            )
         for i, name in enumerate(self.names):  # rank r's j-th sample sits at global position r + W * j
             self.buffers[name][w * start : w * stop].view(b, w).copy_(rows[:, :, i].T)
+
+    def _exchanged(self, step: int, rows: Tensor, error: Exception | None) -> None:
+        """Check the gathered rows' shape and keep every rank's (flag, step) of batch ``step`` and this rank's
+        first failed check, for :meth:`check_exchange`."""
+        b = self.batch_length(step)
+        if rows.shape[:2] != (self.world_size, b):
+            raise RuntimeError(
+                f"ranks recorded batches of different sizes in epoch {self.epoch}, step {step} (got rows of shape "
+                f"{tuple(rows.shape)}, expected ({self.world_size}, {b}, ...)): every rank must run the same batches"
+            )
         if self._exchange is None:
-            self._exchange = torch.full((self.num_batches, w, 2), float("nan"), device=rows.device)
+            self._exchange = torch.full((self.num_batches, self.world_size, 2), float("nan"), device=rows.device)
         self._exchange[step] = rows[:, 0, -2:]
         if error is not None and self._error is None:
             self._error = error
@@ -276,6 +282,8 @@ class ShardedRecord(EpochRecord):
         total: the epoch's samples (all ranks); position ``rank * len(block) + j >= total`` repeats an earlier one.
         world_size, rank, batch_size, num_batches, statistics, device: as :class:`EpochRecord`.
         span: the dataset indices ``[start, stop)`` this rank records.
+        values_of: a per-sample state of this rank's samples -> its values at the block's positions (a collective).
+        sum_over: a tensor summed over the ranks (a collective).
     """
 
     def __init__(
@@ -290,6 +298,8 @@ class ShardedRecord(EpochRecord):
         statistics: tuple[str, ...],
         device: torch.device,
         span: tuple[int, int],
+        values_of: Callable[[Tensor], Tensor],
+        sum_over: Callable[[Tensor], Tensor],
     ) -> None:
         super().__init__(epoch, block, total, 1, 0, batch_size, num_batches, statistics, device)  # (one order)
         self.world_size, self.rank, self.span = world_size, rank, span
@@ -297,8 +307,7 @@ class ShardedRecord(EpochRecord):
         self.buffers = {name: torch.full((own,), float("nan"), device=device) for name in self.names}
         self.batch_of = torch.full((own,), -1, dtype=torch.int32, device=device)
         self.totals = torch.tensor([0.0, 0.0, 0.0, float("inf")], dtype=torch.float64, device=device)
-        self.values_of: Callable[[Tensor], Tensor] = lambda state: state[block]  # (set by the session: one rank's)
-        self.sum_over: Callable[[Tensor], Tensor] = lambda tensor: tensor
+        self.values_of, self.sum_over = values_of, sum_over
 
     @property
     def layout(self) -> EpochLayout:
@@ -325,17 +334,7 @@ class ShardedRecord(EpochRecord):
     def record_gathered(self, step: int, rows: Tensor, error: Exception | None = None) -> None:
         """Every rank's rows of batch ``step``: the epoch's totals from all of them, the statistics of this rank's
         own samples into its buffers."""
-        b = self.batch_length(step)
-        if rows.shape[:2] != (self.world_size, b):
-            raise RuntimeError(
-                f"ranks recorded batches of different sizes in epoch {self.epoch}, step {step} (got rows of shape "
-                f"{tuple(rows.shape)}, expected ({self.world_size}, {b}, ...)): every rank must run the same batches"
-            )
-        if self._exchange is None:
-            self._exchange = torch.full((self.num_batches, self.world_size, 2), float("nan"), device=rows.device)
-        self._exchange[step] = rows[:, 0, -2:]
-        if error is not None and self._error is None:
-            self._error = error
+        self._exchanged(step, rows, error)
         flat = rows.reshape(-1, rows.shape[-1])
         index = flat[:, -4].long() * _LOW + flat[:, -3].long()
         loss = flat[:, 0].double()

@@ -45,7 +45,7 @@ class PruningSession:
         shard_drop_last: drop the ``K % world_size`` remainder of an epoch instead of topping shards up.
     """
 
-    sharded = False  # every rank holds every sample's state (see ``_sharded.ShardedSession``)
+    sharded = False  # every rank holds every sample's state (see ``ShardedSession`` below)
 
     def __init__(
         self,
@@ -533,9 +533,10 @@ class ShardedSession(PruningSession):
             gens = self._gens(epoch + 1 if final else epoch, F.selection.STREAM_UNSEEN)
             extra = F.sharded_random_pick(outside, budget - self.kept_total, gens, rank, gather)
             return torch.cat([self.kept, extra.nonzero().flatten().to(self.kept.dtype)])
-        candidates = self.kept if nested and budget <= self.kept_total else torch.arange(own, dtype=torch.int32)
-        assert candidates is not None
-        total = self.kept_total if nested and budget <= self.kept_total else self.facts.num_samples
+        if self.kept is not None and nested and budget <= self.kept_total:  # (the previous epoch's samples)
+            candidates, total = self.kept, self.kept_total
+        else:
+            candidates, total = torch.arange(own, dtype=torch.int32), self.facts.num_samples
         if budget == total:
             return candidates
         pick = self.method.final_subset if final else self.method.plan
@@ -577,14 +578,13 @@ class ShardedSession(PruningSession):
         wide = torch.int32 if self.facts.num_samples < 2**31 else torch.long
         block, total = F.balanced_block(mine.to(wide) + self.shard.start, length, rank, self._gather)
         self.kept_total = total
-        record = ShardedRecord(
+        return ShardedRecord(
             epoch, block, total, w, rank, self.facts.batch_size, batches, self.method.statistics, self.facts.device,
             (self.shard.start, self.shard.stop),
+            # a method's state at the block's positions travels as the indices did
+            lambda state: F.balanced_block(state[mine], length, rank, self._gather)[0].to(state.device),
+            lambda tensor: self._gather(tensor).sum(0).to(tensor.device),
         )  # fmt: skip
-        # a method's state at the block's positions travels as the indices did
-        record.values_of = lambda state: F.balanced_block(state[mine], length, rank, self._gather)[0].to(state.device)
-        record.sum_over = lambda tensor: self._gather(tensor).sum(0).to(tensor.device)
-        return record
 
     def close(self) -> None:
         record = self.record

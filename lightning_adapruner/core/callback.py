@@ -310,7 +310,7 @@ class DataPruning(Callback):
         n, k = session.facts.num_samples, self._kept_indices.numel()
         debug = getattr(trainer, "fast_dev_run", False)  # (set on the Trainer by Lightning's debugging flags)
         base = Path(self.export_dir if isinstance(self.export_dir, (str, Path)) else trainer.default_root_dir)
-        if isinstance(session, ShardedSession):
+        if session.sharded:
             k = F.num_kept(n, session.schedule.keep_fraction)
             if not debug and self.export_dir is not False:
                 part = (self._kept_indices, session.method.scores(), session.last_epoch)

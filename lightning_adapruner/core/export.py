@@ -76,14 +76,20 @@ def write_pruned_subset(
     json_path = subset_json_path(path)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     tensor_path = json_path.with_suffix(".pt")
-    kept = kept_indices.detach().cpu().long()
-    tensors = {"kept_indices": kept, "scores": scores.detach().cpu().float()}
-    if last_epoch is not None:
-        tensors["last_epoch"] = last_epoch.detach().cpu().to(torch.int16)
+    tensors = _subset_tensors(kept_indices, scores, last_epoch)
+    kept = tensors["kept_indices"]
     torch.save(tensors, tensor_path)
     meta = {"format_version": FORMAT_VERSION, "tensors": tensor_path.name, **metadata, "num_kept": int(kept.numel())}
     json_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return json_path
+
+
+def _subset_tensors(kept: Tensor, scores: Tensor, last_epoch: Tensor | None) -> dict[str, Tensor]:
+    """The tensors a subset file holds, on the CPU in their stored dtypes."""
+    tensors = {"kept_indices": kept.detach().cpu().long(), "scores": scores.detach().cpu().float()}
+    if last_epoch is not None:
+        tensors["last_epoch"] = last_epoch.detach().cpu().to(torch.int16)
+    return tensors
 
 
 def subset_shard_path(path: str | Path, rank: int, world_size: int) -> Path:
@@ -98,13 +104,8 @@ def write_subset_shard(
     last epochs (the span :func:`~lightning_adapruner.core.functional.shard_span` gives it)."""
     shard = subset_shard_path(path, rank, world_size)
     shard.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {
-        "kept_indices": kept.detach().cpu().long(),
-        "scores": scores.detach().cpu().float(),
-        "last_epoch": last_epoch.detach().cpu().to(torch.int16),
-        "span": torch.tensor(shard_span(num_samples, world_size, rank)),
-    }
-    torch.save(tensors, shard)
+    span = torch.tensor(shard_span(num_samples, world_size, rank))
+    torch.save({**_subset_tensors(kept, scores, last_epoch), "span": span}, shard)
     return shard
 
 

@@ -55,6 +55,13 @@ def order_keys(scores: Tensor) -> Tensor:
     return bits ^ ((bits >> 31) & 0x7FFFFFFF)
 
 
+def _stacked(gather: Gather, tensor: Tensor, device: torch.device) -> Tensor:
+    """``gather(tensor)`` sent from ``device`` (a NCCL group gathers CUDA tensors only), on the CPU, stacked: a result
+    without the stacking dimension (Lightning's ``strategy.all_gather`` in one process) is read as one rank's."""
+    out = gather(tensor.to(device)).cpu()
+    return out if out.dim() > tensor.dim() else out.unsqueeze(0)
+
+
 def _top_digit(keys: Tensor) -> Tensor:
     return (keys >> _BITS).to(torch.int16)  # in [-2**15, 2**15): int16 exactly
 
@@ -100,9 +107,8 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
     """
     size = local_scores.numel()
 
-    def gathered(tensor: Tensor) -> Tensor:  # sent from the scores' device (a NCCL group gathers CUDA tensors only)
-        out = gather(tensor.to(local_scores.device)).cpu()
-        return out if out.dim() > tensor.dim() else out.unsqueeze(0)  # (one process: strategy.all_gather stacks none)
+    def gathered(tensor: Tensor) -> Tensor:
+        return _stacked(gather, tensor, local_scores.device)
 
     def pieces() -> zip[tuple[int, Tensor]]:
         return zip(range(0, size, _PIECE), local_scores.split(_PIECE))
@@ -174,7 +180,7 @@ def sharded_random_pick(
         (1, False)
     """
     keys = torch.rand(pool.numel(), generator=gens[0]).masked_fill_(~pool.cpu(), float("nan"))  # NaN: never drawn
-    total = int(gather(torch.tensor([int(torch.count_nonzero(pool))])).sum())
+    total = int(_stacked(gather, torch.tensor([int(torch.count_nonzero(pool))]), pool.device).sum())
     if not 0 <= count <= total:
         raise ValueError(f"count must be in [0, {total}] (the pool), got {count}")
     return sharded_select_top(keys, count, gens[1], rank, gather)
@@ -200,8 +206,7 @@ def balanced_block(local: Tensor, length: int, rank: int, gather: Gather) -> tup
     """
 
     def gathered(tensor: Tensor) -> Tensor:
-        out = gather(tensor.to(local.device)).cpu()
-        return out if out.dim() > tensor.dim() else out.unsqueeze(0)
+        return _stacked(gather, tensor, local.device)
 
     counts = gathered(torch.tensor([local.numel()])).flatten().tolist()
     world, total = len(counts), sum(counts)
