@@ -8,9 +8,11 @@ method's update) and the first pruned epoch's plan (the cut at keep 0.85 and the
 session holds all N on every rank and needs no collective, so one process measures a rank; the sharded one runs
 in W processes, each with its own N / W samples. Printed per arm: the persistent state between epochs and the
 peak RSS growth through the whole sequence, in bytes per sample the rank owns (issue 16's target: <= 16 for the
-state), the close and the plan (the slowest rank), the plan's time with and without its shuffle (which any sampler
-draws: DistributedSampler a permutation of all N on every rank), and the check that the W ranks' kept sets together
-are the replicated session's, bit for bit.
+state), the close and the plan (the slowest rank; issue 16's target for the plan: <= 1 s at N / W = 25M), the plan's
+time with and without its shuffle, and the check that the W ranks' kept sets together are the replicated session's,
+bit for bit. Beside them, what a plain fit without pruning spends at the same point: the epoch's first index from
+the ``DistributedSampler`` Lightning puts in a shuffled loader (a permutation of all N, as a list, on every rank;
+timed in one process, as every rank does the same).
 
     python benchmarks/sharded_session.py                                   # N = 100M, W = 4: ~6 min, ~9 GB
     python benchmarks/sharded_session.py --n 2000000 --world-size 2        # quick
@@ -29,6 +31,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch.utils.data import DistributedSampler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale import current_rss_mb, rss_mb  # noqa: E402
@@ -116,6 +119,26 @@ def arm(rank: int, world_size: int, n: int, out: str, sharded: bool) -> None:
         dist.destroy_process_group()
 
 
+class Sized(torch.utils.data.Dataset):
+    """A dataset of ``n`` samples that only tells its length (all ``DistributedSampler`` reads)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def plain_arm(rank: int, world_size: int, n: int, out: str) -> None:
+    """The first index of an epoch from a plain fit's sampler (rank 0 of ``world_size``)."""
+    torch.set_num_threads(1)
+    sampler = DistributedSampler(Sized(n), num_replicas=world_size, rank=rank, shuffle=True, seed=0)
+    sampler.set_epoch(1)
+    t = time.perf_counter()
+    next(iter(sampler))
+    (Path(out) / "plain.json").write_text(json.dumps({"first_index_s": time.perf_counter() - t}))
+
+
 def sample_values(record: Any, n: int, world_size: int, rank: int, sharded: bool, gen: Any) -> torch.Tensor:
     """Every sample's statistic as a function of its dataset index alone (so both arms hold the same scores), in the
     record's layout: by the rank's own samples (sharded) or by position of the epoch's order (replicated)."""
@@ -141,6 +164,8 @@ def main() -> None:
         ranks = [json.loads((Path(out) / f"rank1-{r}.json").read_text()) for r in range(w)]
         expected = torch.sort(torch.load(Path(out) / "kept0-0.pt")).values
         joined = torch.sort(torch.cat([torch.load(Path(out) / f"kept1-{r}.pt") for r in range(w)])).values
+        mp.spawn(plain_arm, args=(w, n, out), nprocs=1)
+        plain = json.loads((Path(out) / "plain.json").read_text())
     sharded = {key: max(r[key] for r in ranks) for key in ranks[0] if key != "own"}
     print(f"{'':48s}{'replicated':>12s}{'sharded':>12s}{'ratio':>8s}")
     rows = [
@@ -157,13 +182,18 @@ def main() -> None:
     ]  # fmt: skip
     for name, a, b in rows:
         print(f"{name:48s}{a:12.3f}{b:12.3f}{b / a:8.2f}")
+    print(f"{'a plain fit: DistributedSampler, first index (s)':48s}{plain['first_index_s']:12.3f}")
     same = torch.equal(joined, expected)
     print(
         f"sharded: state {sharded['state_bytes_per_sample']:.2f} B/sample/W (target <= {TARGET_BYTES:.0f}), peak "
         f"growth {sharded['peak_growth_bytes_per_sample']:.2f}; the {w} ranks' kept sets are the replicated "
         f"session's ({expected.numel():,} samples), bit for bit: {same}"
     )
-    print(json.dumps({"n": n, "world_size": w, "replicated": replicated, "sharded_ranks": ranks, "same": same}))
+    print(
+        json.dumps(
+            {"n": n, "world_size": w, "replicated": replicated, "sharded_ranks": ranks, "plain": plain, "same": same}
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ feature is the sample's dataset index, so every test can check what each batch r
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import lightning as L
@@ -149,3 +150,36 @@ def reference_select_top(scores: torch.Tensor, k: int, gen: torch.Generator) -> 
     ties = (s == threshold).nonzero().flatten()
     keep[ties[random_subset(k - int(torch.count_nonzero(keep)), ties.numel(), gen)]] = True
     return keep.nonzero().flatten()
+
+
+def in_threads(world_size, work):
+    """``work(rank, gather)`` on every rank, each a thread meeting the others in ``gather``; the results in rank
+    order. A rank that skips a gather the others make fails the call (the barrier's timeout) instead of hanging."""
+    barrier, slots = threading.Barrier(world_size, timeout=60), [None] * world_size
+    results, errors = [None] * world_size, []
+
+    def gather_of(rank):
+        def gather(tensor):
+            slots[rank] = tensor
+            barrier.wait()
+            stacked = torch.stack(list(slots))
+            barrier.wait()
+            return stacked
+
+        return gather
+
+    def rank_main(rank):
+        try:
+            results[rank] = work(rank, gather_of(rank))
+        except Exception as err:
+            errors.append(err)
+            barrier.abort()
+
+    threads = [threading.Thread(target=rank_main, args=(r,)) for r in range(world_size)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results

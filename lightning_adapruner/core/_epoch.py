@@ -64,12 +64,16 @@ class EpochRecord:
         self.local_order = self.order[rank::world_size]
         self.names = (LOSS, *statistics)
         runs = min(order.numel(), num_batches * world_size * batch_size)  # positions limit_train_batches lets run
-        self.buffers = {name: torch.full((runs,), float("nan"), device=device) for name in self.names}
+        self.buffers = self._allocate(runs, device)
         self.steps = 0  # batches run so far (recorded or skipped)
         self.recorded: list[tuple[bool, ...]] = []  # per step: which ranks recorded statistics
         self._exchange: Tensor | None = None  # per step, every rank's (flag, step) from the gathered rows
         self._error: Exception | None = None  # this rank's first failed check, raised when the epoch closes
         self._local_weights: Tensor | None = None
+
+    def _allocate(self, runs: int, device: torch.device) -> dict[str, Tensor]:
+        """A buffer per statistic for the ``runs`` positions that run, NaN until recorded."""
+        return {name: torch.full((runs,), float("nan"), device=device) for name in self.names}
 
     # ------------------------------------------------------------------ layout
     @property
@@ -284,7 +288,11 @@ class ShardedRecord(EpochRecord):
         span: the dataset indices ``[start, stop)`` this rank records.
         values_of: a per-sample state of this rank's samples -> its values at the block's positions (a collective).
         sum_over: a tensor summed over the ranks (a collective).
+        spare: the closed record of the previous epoch, whose buffers this one refills instead of allocating its
+            own (at 25M samples a rank, fresh pages cost more than the fill).
     """
+
+    batch_of: Tensor  # per sample this rank owns: the step that recorded it (-1: none yet)
 
     def __init__(
         self,
@@ -300,14 +308,22 @@ class ShardedRecord(EpochRecord):
         span: tuple[int, int],
         values_of: Callable[[Tensor], Tensor],
         sum_over: Callable[[Tensor], Tensor],
+        spare: ShardedRecord | None = None,
     ) -> None:
+        self.span, self._spare = span, spare
         super().__init__(epoch, block, total, 1, 0, batch_size, num_batches, statistics, device)  # (one order)
-        self.world_size, self.rank, self.span = world_size, rank, span
-        own = span[1] - span[0]
-        self.buffers = {name: torch.full((own,), float("nan"), device=device) for name in self.names}
-        self.batch_of = torch.full((own,), -1, dtype=torch.int32, device=device)
+        self.world_size, self.rank, self._spare = world_size, rank, None
         self.totals = torch.tensor([0.0, 0.0, 0.0, float("inf")], dtype=torch.float64, device=device)
         self.values_of, self.sum_over = values_of, sum_over
+
+    def _allocate(self, runs: int, device: torch.device) -> dict[str, Tensor]:
+        """A buffer per statistic of the samples this rank owns (NaN), and the batch of each (-1: unrecorded)."""
+        own, spare = self.span[1] - self.span[0], self._spare
+        if spare is not None and spare.names == self.names and spare.batch_of.numel() == own:
+            self.batch_of = spare.batch_of.fill_(-1)
+            return {name: buffer.fill_(float("nan")) for name, buffer in spare.buffers.items()}
+        self.batch_of = torch.full((own,), -1, dtype=torch.int32, device=device)
+        return super()._allocate(own, device)
 
     @property
     def layout(self) -> EpochLayout:

@@ -500,6 +500,7 @@ class ShardedSession(PruningSession):
 
     sharded = True
     shard_dir: Path | None = None
+    _spare: ShardedRecord | None = None
 
     def _fit_info(self, seed: int) -> FitInfo:
         facts, comm = self.facts, self.comm
@@ -540,11 +541,12 @@ class ShardedSession(PruningSession):
         if budget == total:
             return candidates
         pick = self.method.final_subset if final else self.method.plan
-        unknown = None
-        if self.method.needs_evidence:
+        unknown, unseen = None, 0
+        if self.method.needs_evidence:  # (a count every rank gathers: 0 where the evidence covers all its samples)
             evidence = self.method.evidence()
-            unknown = ~(self.seen if evidence is None else evidence)[candidates.long()]
-        unseen = 0 if unknown is None else self._global(int(torch.count_nonzero(unknown)))
+            evidence = self.seen if evidence is None else evidence
+            unknown = None if bool(evidence.all()) else ~evidence.index_select(0, candidates)
+            unseen = self._global(0 if unknown is None else int(torch.count_nonzero(unknown)))
         fix = (
             f"with sharded state {type(self.method).__name__}.plan receives this rank's candidates and the whole fit's "
             "budget, and must choose through self.select_top (a draw per rank is no cut of the whole set): use "
@@ -554,7 +556,8 @@ class ShardedSession(PruningSession):
             if unseen == 0:
                 kept = pick(candidates, budget, epoch)
             else:
-                assert unknown is not None
+                if unknown is None:  # (this rank has evidence on all its candidates, another rank has not)
+                    unknown = torch.zeros(candidates.numel(), dtype=torch.bool)
                 quota = F.evidence_quota(budget, total, unseen)
                 gens = self._gens(epoch, F.selection.STREAM_UNSEEN)
                 drawn = F.sharded_random_pick(unknown, quota, gens, rank, gather)
@@ -573,17 +576,20 @@ class ShardedSession(PruningSession):
         mine = kept  # (local indices, int32: the shuffle moves half the bytes)
         if self.facts.shuffle and mine.numel() > 1:
             gen = self._gens(epoch, F.selection.STREAM_ORDER)[0]
-            mine = mine[torch.randperm(mine.numel(), generator=gen, dtype=torch.int32)]
+            mine = mine.index_select(0, torch.randperm(mine.numel(), generator=gen, dtype=torch.int32))
         length = F.shard_length(budget, w, self.shard_drop_last)
         wide = torch.int32 if self.facts.num_samples < 2**31 else torch.long
         block, total = F.balanced_block(mine.to(wide) + self.shard.start, length, rank, self._gather)
-        self.kept_total = total
+        self.kept_total, spare, self._spare = total, self._spare, None
         return ShardedRecord(
             epoch, block, total, w, rank, self.facts.batch_size, batches, self.method.statistics, self.facts.device,
             (self.shard.start, self.shard.stop),
             # a method's state at the block's positions travels as the indices did
-            lambda state: F.balanced_block(state[mine], length, rank, self._gather)[0].to(state.device),
+            lambda state: F.balanced_block(
+                state.index_select(0, mine.to(state.device)), length, rank, self._gather
+            )[0].to(state.device),
             lambda tensor: self._gather(tensor).sum(0).to(tensor.device),
+            spare,
         )  # fmt: skip
 
     def close(self) -> None:
@@ -591,6 +597,7 @@ class ShardedSession(PruningSession):
         super().close()
         if isinstance(record, ShardedRecord):
             self.task_loss = record.mean_loss()  # (the loss of every rank's samples, not this rank's alone)
+            self._spare = record  # (its buffers serve the next epoch's record)
         self._unchecked = False  # the ranks' states differ by design: nothing to compare
 
     def finish(self, epoch: int) -> Tensor:

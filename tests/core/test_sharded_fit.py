@@ -10,10 +10,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import in_threads
 
-from lightning_adapruner import AdaPruner, DataPruning, InfoBatchPruning, RandomPruning, read_pruned_subset
+from lightning_adapruner import AdaPruner, DataPruning, EL2NPruning, InfoBatchPruning, RandomPruning, read_pruned_subset
 from lightning_adapruner import functional as F
+from lightning_adapruner.core._loader import LoaderFacts
+from lightning_adapruner.core._session import ShardedSession
 from lightning_adapruner.core.export import PrunedSubsetError, write_subset_manifest, write_subset_shard
+from lightning_adapruner.core.functional.schedule import PruningTarget
 
 WORKER = Path(__file__).resolve().parents[1] / "sharded_fit_worker.py"
 N = 403
@@ -159,3 +163,49 @@ def test_adapruner_with_sharded_state_runs_one_set_of_controllers_on_every_rank(
     sizes = [joined(ranks, "kept", e).numel() for e in range(5)]
     assert sizes[0] == N and sizes == sorted(sizes, reverse=True) and sizes[-1] < N
     assert read_pruned_subset(ranks[0]["export"]).kept_indices.numel() == F.num_kept(N, 0.6)
+
+
+class ThreadCollectives:
+    """The session's collectives between thread-ranks (``helpers.in_threads``)."""
+
+    def __init__(self, world_size, rank, gather):
+        self.world_size, self.rank, self.gather_rows = world_size, rank, gather
+
+    def same_everywhere(self, value):
+        everyone = self.gather_rows(value)
+        return bool((everyone == everyone[0]).all())
+
+    def broadcast(self, obj):
+        return obj  # (names the fit's checkpoint files only)
+
+
+def test_a_sharded_cut_with_samples_never_forwarded_ranks_the_rest_as_one_process_would():
+    """Rank 0 has evidence on every sample it owns, rank 1 on half: rank 0 still joins the draw among the unseen
+    (else the ranks part ways at a gather), the unseen are kept at the cut's own rate, and the seen part is the
+    one-process cut of the seen samples, bit for bit (scores with ties)."""
+    n, world = 40, 2
+    scores = (torch.arange(n) * 7 % 5).float()
+    unseen = torch.arange(n) >= 30  # rank 1 owns [20, 40)
+
+    def work(rank, gather):
+        session = ShardedSession(EL2NPruning(), PruningTarget(prune_ratio=0.5), 1, 1, "linear", 0, False)
+        facts = LoaderFacts(n, 4, drop_last=False, shuffle=True, limit_batches=1.0, max_epochs=3,
+                            device=torch.device("cpu"))  # fmt: skip
+        session.start(facts, ThreadCollectives(world, rank, gather), seed=0)
+        record = session.plan(0)  # the warm-up: what pruning_loss gathers, written straight into the record
+        start, stop = record.span
+        for buffer in record.buffers.values():
+            buffer.copy_(torch.where(unseen[start:stop], float("nan"), scores[start:stop]))  # NaN: never recorded
+        record.batch_of.zero_()
+        record.steps, record.recorded = record.num_batches, [(True,) * world] * record.num_batches
+        session.plan(1)
+        return session.kept.long() + start, session.budget(1)
+
+    (kept0, budget), (kept1, _) = in_threads(world, work)
+    kept = torch.sort(torch.cat([kept0, kept1])).values
+    quota = F.evidence_quota(budget, n, int(unseen.sum()))
+    assert 0 < quota < budget < n and kept.numel() == budget
+    assert int(unseen[kept].sum()) == quota
+    seen = (~unseen).nonzero().flatten()
+    gen = F.generator(0, 1, F.selection.STREAM_TIES)
+    assert torch.equal(kept[~unseen[kept]], seen[F.select_top(scores[seen], budget - quota, gen)])

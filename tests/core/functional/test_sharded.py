@@ -4,46 +4,12 @@
 Ranks are simulated by threads that meet in each gather (the real multi-process run is
 ``tests/core/test_sharded_ddp.py``)."""
 
-import threading
-
 import pytest
 import torch
-from helpers import reference_select_top
+from helpers import in_threads, reference_select_top
 
 from lightning_adapruner.core import functional as F
 from lightning_adapruner.core.functional import sharded
-
-
-def in_threads(world_size, work):
-    """``work(rank, gather)`` on every rank, each a thread meeting the others in ``gather``; the results in rank
-    order."""
-    barrier, slots, results, errors = threading.Barrier(world_size), [None] * world_size, [None] * world_size, []
-
-    def gather_of(rank):
-        def gather(tensor):
-            slots[rank] = tensor
-            barrier.wait()
-            stacked = torch.stack(list(slots))
-            barrier.wait()
-            return stacked
-
-        return gather
-
-    def rank_main(rank):
-        try:
-            results[rank] = work(rank, gather_of(rank))
-        except Exception as err:
-            errors.append(err)
-            barrier.abort()
-
-    threads = [threading.Thread(target=rank_main, args=(r,)) for r in range(world_size)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return results
 
 
 def run_ranks(scores, k, world_size, seed=0, epoch=3, spans=None):
