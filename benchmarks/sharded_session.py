@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale import current_rss_mb, rss_mb  # noqa: E402
 
 from lightning_adapruner import EL2NPruning  # noqa: E402
+from lightning_adapruner import functional as F  # noqa: E402
 from lightning_adapruner.core._distributed import SingleProcess  # noqa: E402
 from lightning_adapruner.core._loader import LoaderFacts  # noqa: E402
 from lightning_adapruner.core._session import PruningSession, ShardedSession  # noqa: E402
@@ -100,8 +101,12 @@ def arm(rank: int, world_size: int, n: int, out: str, sharded: bool) -> None:
     own = method.fit.num_samples
     kept = session.kept.long() + (session.shard.start if sharded else 0)
     state.append(session.kept)
-    t = time.perf_counter()  # the plan's shuffle alone, as any sampler draws one (DistributedSampler: of all N)
-    torch.randperm(session.kept.numel(), generator=torch.Generator().manual_seed(0), dtype=torch.int32)
+    gen = torch.Generator().manual_seed(0)
+    t = time.perf_counter()  # the plan's shuffle alone: the one its session draws (the replicated: of every order)
+    if sharded:
+        F.shuffled(session.kept, gen)
+    else:
+        F.epoch_order(session.kept, world_size, 0, 1, True, False)
     shuffle_s = time.perf_counter() - t
     result = {
         "own": own,

@@ -248,7 +248,7 @@ class PruningSession:
         batches = self.planned_batches[epoch] if planned else self._batches(self.budget(epoch))
         record = self._epoch_record(epoch, kept, batches)
         self.kept = kept
-        self.last_epoch[kept.long()] = epoch
+        self.last_epoch.numpy()[kept.cpu().numpy()] = epoch  # (numpy's fancy assignment: a third of torch's at 25M)
         layout = record.layout
         self.method.begin_epoch(layout)
         weights = self.method.loss_weights(layout)
@@ -576,7 +576,7 @@ class ShardedSession(PruningSession):
         mine = kept  # (local indices, int32: the shuffle moves half the bytes)
         if self.facts.shuffle and mine.numel() > 1:
             gen = self._gens(epoch, F.selection.STREAM_ORDER)[0]
-            mine = mine.index_select(0, torch.randperm(mine.numel(), generator=gen, dtype=torch.int32))
+            mine = F.shuffled(mine, gen)
         length = F.shard_length(budget, w, self.shard_drop_last)
         wide = torch.int32 if self.facts.num_samples < 2**31 else torch.long
         block, total = F.balanced_block(mine.to(wide) + self.shard.start, length, rank, self._gather)

@@ -374,8 +374,9 @@ class PruningMethod(ABC):
         candidates = candidates.cpu()
         if info.shard is not None:  # (the class floor is refused with sharded state)
             gen = F.generator(info.seed, epoch, F.selection.STREAM_TIES)
-            own = scores.cpu().index_select(0, candidates)  # (index_select: a third of indexing's time at 25M)
-            return candidates.masked_select(F.sharded_select_top(own, budget, gen, info.shard.rank, info.shard.gather))
+            keep = F.sharded_select_top(scores.cpu().index_select(0, candidates), budget, gen, info.shard.rank,
+                                        info.shard.gather)  # fmt: skip
+            return torch.from_numpy(candidates.numpy()[keep.numpy()])  # (a third of masked_select's time at 25M)
         labels = None if info.labels is None else info.labels[candidates]
         floor = info.class_floor if labels is not None and F.floor_total(labels, info.class_floor) <= budget else 0
         gen = F.generator(info.seed, epoch, F.selection.STREAM_TIES)

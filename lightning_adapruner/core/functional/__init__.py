@@ -54,6 +54,7 @@ from lightning_adapruner.core.functional.sharded import (
     shard_span,
     sharded_random_pick,
     sharded_select_top,
+    shuffled,
 )
 
 __all__ = [
@@ -98,6 +99,7 @@ __all__ = [
     "shard_span",
     "sharded_random_pick",
     "sharded_select_top",
+    "shuffled",
     "solve_prune_ratio",
     "stepping_batches",
     "trajectory",

@@ -210,3 +210,28 @@ def test_a_trajectory_from_every_ranks_positions_has_the_exact_counts_and_contro
         assert torch.allclose(path.mean_score, whole.mean_score, rtol=1e-6)  # a float sum in another order
     if binarise:
         assert bool((whole.k.diff() > 0.3 + 1e-6).any())  # the binarise steps fired
+
+
+def test_a_bucket_shuffle_draws_every_order_equally_often():
+    """Rao-Sandelius: 4 values in 3 buckets, 24 000 draws; each of the 24 orders is expected 1 000 times. Without
+    the shuffle inside a bucket (or with buckets drawn otherwise than uniformly) the counts are far from even."""
+    gen, values = torch.Generator().manual_seed(5), torch.arange(4)
+    counts = {}
+    for _ in range(24_000):
+        order = tuple(F.shuffled(values, gen, buckets=3).tolist())
+        counts[order] = counts.get(order, 0) + 1
+    assert len(counts) == 24
+    chi2 = sum((c - 1000) ** 2 / 1000 for c in counts.values())
+    assert chi2 < 64.0  # chi-square, 23 degrees of freedom: p = 1e-6
+
+
+def test_a_shuffle_is_a_permutation_drawn_from_the_generator_alone():
+    values = torch.arange(3, 3 * (1 << 20) + 3, 3, dtype=torch.int32)  # a million: the bucket path by default
+    first = F.shuffled(values, torch.Generator().manual_seed(1))
+    assert first.dtype == values.dtype and torch.equal(torch.sort(first).values, values)
+    assert torch.equal(first, F.shuffled(values, torch.Generator().manual_seed(1)))
+    assert not torch.equal(first, F.shuffled(values, torch.Generator().manual_seed(2)))
+    small, gen = torch.arange(10), torch.Generator().manual_seed(3)  # below a million: one randperm
+    assert torch.equal(F.shuffled(small, gen), small[torch.randperm(10, generator=torch.Generator().manual_seed(3))])
+    with pytest.raises(ValueError, match="buckets must be in"):
+        F.shuffled(small, gen, buckets=0)
