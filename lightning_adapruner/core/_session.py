@@ -541,12 +541,11 @@ class ShardedSession(PruningSession):
         if budget == total:
             return candidates
         pick = self.method.final_subset if final else self.method.plan
-        unknown, unseen = None, 0
-        if self.method.needs_evidence:  # (a count every rank gathers: 0 where the evidence covers all its samples)
-            evidence = self.method.evidence()
-            evidence = self.seen if evidence is None else evidence
-            unknown = None if bool(evidence.all()) else ~evidence.index_select(0, candidates)
-            unseen = self._global(0 if unknown is None else int(torch.count_nonzero(unknown)))
+        unknown, unseen = torch.zeros(candidates.numel(), dtype=torch.bool), 0
+        if self.method.needs_evidence:  # (a count every rank gathers, 0 where the evidence covers all its samples)
+            evidence = self.seen if (given := self.method.evidence()) is None else given
+            unknown = unknown if bool(evidence.all()) else ~evidence.index_select(0, candidates)
+            unseen = self._global(int(torch.count_nonzero(unknown)))
         fix = (
             f"with sharded state {type(self.method).__name__}.plan receives this rank's candidates and the whole fit's "
             "budget, and must choose through self.select_top (a draw per rank is no cut of the whole set): use "
@@ -556,8 +555,6 @@ class ShardedSession(PruningSession):
             if unseen == 0:
                 kept = pick(candidates, budget, epoch)
             else:
-                if unknown is None:  # (this rank has evidence on all its candidates, another rank has not)
-                    unknown = torch.zeros(candidates.numel(), dtype=torch.bool)
                 quota = F.evidence_quota(budget, total, unseen)
                 gens = self._gens(epoch, F.selection.STREAM_UNSEEN)
                 drawn = F.sharded_random_pick(unknown, quota, gens, rank, gather)
@@ -573,21 +570,17 @@ class ShardedSession(PruningSession):
 
     def _epoch_record(self, epoch: int, kept: Tensor, batches: int) -> EpochRecord:
         w, rank, budget = self.comm.world_size, self.comm.rank, self.budget(epoch)
-        mine = kept  # (local indices, int32: the shuffle moves half the bytes)
-        if self.facts.shuffle and mine.numel() > 1:
-            gen = self._gens(epoch, F.selection.STREAM_ORDER)[0]
-            mine = F.shuffled(mine, gen)
+        # (local indices, int32: the shuffle moves half the bytes)
+        mine = F.shuffled(kept, self._gens(epoch, F.selection.STREAM_ORDER)[0]) if self.facts.shuffle else kept
         length = F.shard_length(budget, w, self.shard_drop_last)
         wide = torch.int32 if self.facts.num_samples < 2**31 else torch.long
         block, total = F.balanced_block(mine.to(wide) + self.shard.start, length, rank, self._gather)
-        self.kept_total, spare, self._spare = total, self._spare, None
+        self.kept_total, spare, self._spare, gather = total, self._spare, None, self._gather
         return ShardedRecord(
             epoch, block, total, w, rank, self.facts.batch_size, batches, self.method.statistics, self.facts.device,
             (self.shard.start, self.shard.stop),
             # a method's state at the block's positions travels as the indices did
-            lambda state: F.balanced_block(
-                state.index_select(0, mine.to(state.device)), length, rank, self._gather
-            )[0].to(state.device),
+            lambda state: F.balanced_block(state.cpu().index_select(0, mine), length, rank, gather)[0].to(state.device),
             lambda tensor: self._gather(tensor).sum(0).to(tensor.device),
             spare,
         )  # fmt: skip
