@@ -255,10 +255,11 @@ def shuffled(values: Tensor, gen: torch.Generator, buckets: int | None = None) -
     """``values`` (1-D, CPU) in a uniformly random order drawn from ``gen``, as ``values[randperm(n)]`` is, in
     about half its time at tens of millions (a permutation that large swaps far outside the cache).
 
-    Each value draws a bucket (uniform, independent), the values are grouped by bucket in their order (numpy's
-    stable sort of 8-bit keys is a radix sort) and each bucket, small enough to stay in cache, is permuted on its
-    own. A value's bucket and its place inside it are independent and uniform, so every order is equally likely
-    (the Rao-Sandelius shuffle). ``buckets``: 256 from a million values, else 1 (one ``randperm``).
+    Each value draws a bucket (uniform, independent), the values are grouped by bucket in their order (half a
+    million at a time, by numpy's stable sort of 8-bit keys, a radix sort) and each bucket, small enough to stay in
+    cache, is permuted on its own. A value's bucket and its place inside it are independent and uniform, so every
+    order is equally likely (the Rao-Sandelius shuffle). ``buckets``: 256 from a million values, else 1 (one
+    ``randperm``).
 
     Example::
 
@@ -272,7 +273,14 @@ def shuffled(values: Tensor, gen: torch.Generator, buckets: int | None = None) -
     if buckets == 1 or n < 2:
         return values.index_select(0, torch.randperm(n, generator=gen, dtype=torch.int32 if n < 2**31 else torch.long))
     keys = torch.randint(0, buckets, (n,), generator=gen, dtype=torch.uint8)
-    grouped = values.index_select(0, torch.from_numpy(np.argsort(keys.numpy(), kind="stable")))
+    pieces = []  # grouped a piece at a time (in cache), then joined bucket by bucket: the same stable grouping
+    for low in range(0, n, _PIECE // 2):
+        piece = keys.numpy()[low : low + _PIECE // 2]
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(piece, minlength=buckets))])
+        pieces.append((values.numpy()[low : low + _PIECE // 2][np.argsort(piece, kind="stable")], bounds))
+    grouped = torch.from_numpy(
+        np.concatenate([part[ends[b] : ends[b + 1]] for b in range(buckets) for part, ends in pieces])
+    )
     start = 0
     for count in torch.bincount(keys, minlength=buckets).tolist():
         if count > 1:
