@@ -3,7 +3,8 @@ and the time to plan a pruned epoch, at N = 100M over 4 gloo processes (no model
 are written straight into the record, as ``pruning_loss`` would have gathered them).
 
 Each arm runs the session of ``EL2NPruning`` (8 bytes of method state per sample, as AdaPruner's logits and
-momentum; AdaPruner adds its per-batch sums) through start, the warm-up epoch's plan, its close (the
+momentum) or, ``--method adapruner``, of ``AdaPruner`` (whose epoch start also moves its logits to the block's
+positions and runs its controllers' trajectory over them) through start, the warm-up epoch's plan, its close (the
 method's update) and the first pruned epoch's plan (the cut at keep 0.85 and the epoch's order). The replicated
 session holds all N on every rank and needs no collective, so one process measures a rank; the sharded one runs
 in W processes, each with its own N / W samples. Printed per arm: the persistent state between epochs and the
@@ -36,7 +37,7 @@ from torch.utils.data import DistributedSampler
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale import current_rss_mb, rss_mb  # noqa: E402
 
-from lightning_adapruner import EL2NPruning  # noqa: E402
+from lightning_adapruner import AdaPruner, EL2NPruning  # noqa: E402
 from lightning_adapruner import functional as F  # noqa: E402
 from lightning_adapruner.core._distributed import SingleProcess  # noqa: E402
 from lightning_adapruner.core._loader import LoaderFacts  # noqa: E402
@@ -44,6 +45,7 @@ from lightning_adapruner.core._session import PruningSession, ShardedSession  # 
 from lightning_adapruner.core.functional.schedule import PruningTarget  # noqa: E402
 
 TARGET_BYTES = 16.0
+METHODS = {"el2n": EL2NPruning, "adapruner": AdaPruner}
 BATCH = 4096
 
 
@@ -68,14 +70,14 @@ class GlooCollectives:
         return box[0]
 
 
-def arm(rank: int, world_size: int, n: int, out: str, sharded: bool) -> None:
+def arm(rank: int, world_size: int, n: int, out: str, sharded: bool, method: str) -> None:
     torch.set_num_threads(1)
     if sharded:
         dist.init_process_group("gloo", init_method=f"file://{out}/store", rank=rank, world_size=world_size)
     comm = GlooCollectives(world_size, rank) if sharded else SingleProcess()
     base = current_rss_mb()
     session = (ShardedSession if sharded else PruningSession)(
-        EL2NPruning(), PruningTarget(prune_ratio=0.15), 1, 1, "linear", class_floor=0, shard_drop_last=False
+        METHODS[method](), PruningTarget(prune_ratio=0.15), 1, 1, "linear", class_floor=0, shard_drop_last=False
     )
     # batch_size per process: the replicated arm's one process runs the same global batch as the W ranks together
     facts = LoaderFacts(
@@ -159,13 +161,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000_000)
     parser.add_argument("--world-size", type=int, default=4)
+    parser.add_argument("--method", choices=sorted(METHODS), default="el2n")
     args = parser.parse_args()
     n, w = args.n, args.world_size
-    print(f"N = {n:,} over {w} processes (N/W = {n // w:,}); EL2N, first pruned epoch keeps 0.85")
+    print(f"N = {n:,} over {w} processes (N/W = {n // w:,}); {args.method}, first pruned epoch keeps 0.85")
     with tempfile.TemporaryDirectory() as out:
-        mp.spawn(arm, args=(w, n, out, False), nprocs=1)  # (rank 0 of the replicated arm: one process is a rank)
+        mp.spawn(
+            arm, args=(w, n, out, False, args.method), nprocs=1
+        )  # (rank 0 of the replicated arm: one process is a rank)
         replicated = json.loads((Path(out) / "rank0-0.json").read_text())
-        mp.spawn(arm, args=(w, n, out, True), nprocs=w)
+        mp.spawn(arm, args=(w, n, out, True, args.method), nprocs=w)
         ranks = [json.loads((Path(out) / f"rank1-{r}.json").read_text()) for r in range(w)]
         expected = torch.sort(torch.load(Path(out) / "kept0-0.pt")).values
         joined = torch.sort(torch.cat([torch.load(Path(out) / f"kept1-{r}.pt") for r in range(w)])).values
@@ -189,10 +194,15 @@ def main() -> None:
         print(f"{name:48s}{a:12.3f}{b:12.3f}{b / a:8.2f}")
     print(f"{'a plain fit: DistributedSampler, first index (s)':48s}{plain['first_index_s']:12.3f}")
     same = torch.equal(joined, expected)
+    check = (
+        f"the {w} ranks' kept sets are the replicated session's ({expected.numel():,} samples), bit for bit: {same}"
+        if args.method == "el2n"  # AdaPruner's update depends on each sample's batch, placed otherwise when sharded
+        else f"the {w} ranks keep {joined.numel():,} distinct samples: {torch.equal(joined.unique(), joined)} (the "
+        f"replicated session keeps {expected.numel():,}; AdaPruner's logits depend on the batches, sharded otherwise)"
+    )
     print(
         f"sharded: state {sharded['state_bytes_per_sample']:.2f} B/sample/W (target <= {TARGET_BYTES:.0f}), peak "
-        f"growth {sharded['peak_growth_bytes_per_sample']:.2f}; the {w} ranks' kept sets are the replicated "
-        f"session's ({expected.numel():,} samples), bit for bit: {same}"
+        f"growth {sharded['peak_growth_bytes_per_sample']:.2f}; {check}"
     )
     print(
         json.dumps(
