@@ -288,8 +288,8 @@ class ShardedRecord(EpochRecord):
         span: the dataset indices ``[start, stop)`` this rank records.
         values_of: a per-sample state of this rank's samples -> its values at the block's positions (a collective).
         sum_over: a tensor summed over the ranks (a collective).
-        spare: the closed record of the previous epoch, whose buffers this one refills instead of allocating its
-            own (at 25M samples a rank, fresh pages cost more than the fill).
+        spare: the buffers and ``batch_of`` of the previous epoch's closed record, refilled instead of allocated
+            where they fit (at 25M samples a rank, fresh pages cost more than the fill).
     """
 
     batch_of: Tensor  # per sample this rank owns: the step that recorded it (-1: none yet)
@@ -308,7 +308,7 @@ class ShardedRecord(EpochRecord):
         span: tuple[int, int],
         values_of: Callable[[Tensor], Tensor],
         sum_over: Callable[[Tensor], Tensor],
-        spare: ShardedRecord | None = None,
+        spare: tuple[dict[str, Tensor], Tensor] | None = None,
     ) -> None:
         self.span, self._spare = span, spare
         super().__init__(epoch, block, total, 1, 0, batch_size, num_batches, statistics, device)  # (one order)
@@ -319,9 +319,9 @@ class ShardedRecord(EpochRecord):
     def _allocate(self, runs: int, device: torch.device) -> dict[str, Tensor]:
         """A buffer per statistic of the samples this rank owns (NaN), and the batch of each (-1: unrecorded)."""
         own, spare = self.span[1] - self.span[0], self._spare
-        if spare is not None and spare.names == self.names and spare.batch_of.numel() == own:
-            self.batch_of = spare.batch_of.fill_(-1)
-            return {name: buffer.fill_(float("nan")) for name, buffer in spare.buffers.items()}
+        if spare is not None and tuple(spare[0]) == self.names and (spare[1].numel(), spare[1].device) == (own, device):
+            self.batch_of = spare[1].fill_(-1)
+            return {name: buffer.fill_(float("nan")) for name, buffer in spare[0].items()}
         self.batch_of = torch.full((own,), -1, dtype=torch.int32, device=device)
         return super()._allocate(own, device)
 

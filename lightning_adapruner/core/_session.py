@@ -500,13 +500,13 @@ class ShardedSession(PruningSession):
 
     sharded = True
     shard_dir: Path | None = None
-    _spare: ShardedRecord | None = None
+    _spare: tuple[dict[str, Tensor], Tensor] | None = None  # the closed record's buffers, for the next one
 
     def _fit_info(self, seed: int) -> FitInfo:
         facts, comm = self.facts, self.comm
         start, stop = F.shard_span(facts.num_samples, comm.world_size, comm.rank)
         self.shard = Shard(comm.rank, start, stop, facts.num_samples, self._gather)
-        self.kept_total = facts.num_samples
+        self.kept_total, self._spare = facts.num_samples, None
         self.fit_id = comm.broadcast(uuid.uuid4().hex[:12])  # names this fit's checkpoint files on every rank
         labels = None if facts.labels is None else facts.labels[start:stop]
         return FitInfo(stop - start, self.schedule, self.planned_batches, seed, facts.device, labels, 0, self.shard)
@@ -547,9 +547,8 @@ class ShardedSession(PruningSession):
             unknown = unknown if bool(evidence.all()) else ~evidence.index_select(0, candidates)
             unseen = self._global(int(torch.count_nonzero(unknown)))
         fix = (
-            f"with sharded state {type(self.method).__name__}.plan receives this rank's candidates and the whole fit's "
-            "budget, and must choose through self.select_top (a draw per rank is no cut of the whole set): use "
-            "DataPruning(sharded=False) for this method"
+            f"with sharded state {type(self.method).__name__}.plan gets this rank's candidates and the fit's budget "
+            "and must choose through self.select_top (a draw per rank is no cut of all): use DataPruning(sharded=False)"
         )
         try:
             if unseen == 0:
@@ -590,12 +589,13 @@ class ShardedSession(PruningSession):
         super().close()
         if isinstance(record, ShardedRecord):
             self.task_loss = record.mean_loss()  # (the loss of every rank's samples, not this rank's alone)
-            self._spare = record  # (its buffers serve the next epoch's record)
+            self._spare = record.buffers, record.batch_of
         self._unchecked = False  # the ranks' states differ by design: nothing to compare
 
     def finish(self, epoch: int) -> Tensor:
         """This rank's part of the exported subset (dataset indices, sorted)."""
-        return super().finish(epoch) + self.shard.start
+        kept, self._spare = super().finish(epoch) + self.shard.start, None
+        return kept
 
     def state_dict(self) -> dict[str, Any]:
         """Writes this rank's state to ``shard_dir`` (every rank: Lightning collects callback states on all of them)

@@ -14,6 +14,7 @@ from helpers import in_threads
 
 from lightning_adapruner import AdaPruner, DataPruning, EL2NPruning, InfoBatchPruning, RandomPruning, read_pruned_subset
 from lightning_adapruner import functional as F
+from lightning_adapruner.core._epoch import ShardedRecord
 from lightning_adapruner.core._loader import LoaderFacts
 from lightning_adapruner.core._session import ShardedSession
 from lightning_adapruner.core.export import PrunedSubsetError, write_subset_manifest, write_subset_shard
@@ -209,3 +210,28 @@ def test_a_sharded_cut_with_samples_never_forwarded_ranks_the_rest_as_one_proces
     seen = (~unseen).nonzero().flatten()
     gen = F.generator(0, 1, F.selection.STREAM_TIES)
     assert torch.equal(kept[~unseen[kept]], seen[F.select_top(scores[seen], budget - quota, gen)])
+
+
+def test_a_sharded_record_refills_the_last_epochs_buffers_only_where_they_fit():
+    """The next epoch's record takes the closed one's buffers (refilled: nothing recorded yet); buffers of another
+    size, statistic or device (a new fit on the same callback) are left alone and fresh ones allocated."""
+
+    def record(spare, span=(10, 30)):
+        block = torch.arange(span[0], span[1])
+        return ShardedRecord(
+            1, block, 20, 1, 0, 4, 5, ("el2n",), torch.device("cpu"), span, lambda s: s, lambda t: t, spare
+        )  # fmt: skip
+
+    old = record(None)
+    old.record(0, 4, torch.ones(4), {"el2n": torch.ones(4)})
+    new = record((old.buffers, old.batch_of))
+    assert new.buffers["loss"].data_ptr() == old.buffers["loss"].data_ptr()
+    assert all(bool(b.isnan().all()) for b in new.buffers.values()) and bool((new.batch_of == -1).all())
+    for spare in [
+        ({n: b.to("meta") for n, b in old.buffers.items()}, old.batch_of.to("meta")),  # another device
+        ({"loss": old.buffers["loss"]}, old.batch_of),  # other statistics
+    ]:
+        fresh = record(spare)
+        assert fresh.buffers["loss"].device.type == "cpu" and fresh.batch_of.device.type == "cpu"
+        assert fresh.buffers["loss"].data_ptr() != old.buffers["loss"].data_ptr()
+    assert record((old.buffers, old.batch_of), span=(10, 29)).batch_of.numel() == 19  # another size
