@@ -376,7 +376,7 @@ class PruningMethod(ABC):
             gen = F.generator(info.seed, epoch, F.selection.STREAM_TIES)
             keep = F.sharded_select_top(scores.cpu().index_select(0, candidates), budget, gen, info.shard.rank,
                                         info.shard.gather)  # fmt: skip
-            return torch.from_numpy(candidates.numpy()[keep.numpy()])  # (a third of masked_select's time at 25M)
+            return F.compress(candidates, keep)
         labels = None if info.labels is None else info.labels[candidates]
         floor = info.class_floor if labels is not None and F.floor_total(labels, info.class_floor) <= budget else 0
         gen = F.generator(info.seed, epoch, F.selection.STREAM_TIES)

@@ -50,6 +50,7 @@ from lightning_adapruner.core.functional.selection import (
 )
 from lightning_adapruner.core.functional.sharded import (
     balanced_block,
+    compress,
     order_keys,
     shard_span,
     sharded_random_pick,
@@ -67,6 +68,7 @@ __all__ = [
     "annealed_keep_share_at",
     "batch_keep",
     "batch_kept_count",
+    "compress",
     "compute_share",
     "el2n_scores",
     "enforce_class_floor",

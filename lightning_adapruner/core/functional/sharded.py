@@ -255,7 +255,7 @@ def shuffled(values: Tensor, gen: torch.Generator, buckets: int | None = None) -
     """``values`` (1-D, CPU) in a uniformly random order drawn from ``gen``, as ``values[randperm(n)]`` is, in
     about half its time at tens of millions (a permutation that large swaps far outside the cache).
 
-    Each value draws a bucket (uniform, independent), the values are grouped by bucket in their order (half a
+    Each value draws a bucket (uniform, independent), the values are grouped by bucket in their order (a quarter
     million at a time, by numpy's stable sort of 8-bit keys, a radix sort) and each bucket, small enough to stay in
     cache, is permuted on its own. A value's bucket and its place inside it are independent and uniform, so every
     order is equally likely (the Rao-Sandelius shuffle). ``buckets``: 256 from a million values, else 1 (one
@@ -272,15 +272,14 @@ def shuffled(values: Tensor, gen: torch.Generator, buckets: int | None = None) -
         raise ValueError(f"buckets must be in [1, 256], got {buckets}")
     if buckets == 1 or n < 2:
         return values.index_select(0, torch.randperm(n, generator=gen, dtype=torch.int32 if n < 2**31 else torch.long))
-    keys = torch.randint(0, buckets, (n,), generator=gen, dtype=torch.uint8)
+    keys, step = torch.randint(0, buckets, (n,), generator=gen, dtype=torch.uint8), _PIECE // 4
     pieces = []  # grouped a piece at a time (in cache), then joined bucket by bucket: the same stable grouping
-    for low in range(0, n, _PIECE // 2):
-        piece = keys.numpy()[low : low + _PIECE // 2]
+    for low in range(0, n, step):  # (pieces under 4 MB: numpy asks no huge pages for them, see compress)
+        piece = keys.numpy()[low : low + step]
         bounds = np.concatenate([[0], np.cumsum(np.bincount(piece, minlength=buckets))])
-        pieces.append((values.numpy()[low : low + _PIECE // 2][np.argsort(piece, kind="stable")], bounds))
-    grouped = torch.from_numpy(
-        np.concatenate([part[ends[b] : ends[b + 1]] for b in range(buckets) for part, ends in pieces])
-    )
+        pieces.append((values.numpy()[low : low + step][np.argsort(piece, kind="stable")], bounds))
+    grouped = torch.empty(n, dtype=values.dtype)
+    np.concatenate([part[ends[b] : ends[b + 1]] for b in range(buckets) for part, ends in pieces], out=grouped.numpy())
     start = 0
     for count in torch.bincount(keys, minlength=buckets).tolist():
         if count > 1:
@@ -288,3 +287,18 @@ def shuffled(values: Tensor, gen: torch.Generator, buckets: int | None = None) -
             part.copy_(part.index_select(0, torch.randperm(count, generator=gen, dtype=torch.int32)))
         start += count
     return grouped
+
+
+def compress(values: Tensor, mask: Tensor) -> Tensor:
+    """``values[mask]`` for 1-D CPU tensors, by numpy into memory torch allocates: a third of torch's time at 25M
+    values, and no huge-page request (numpy asks for huge pages for arrays from 4 MB, and where the kernel's THP
+    defrag is ``madvise`` the first touch of those pages can stall on compaction: 0.2 s at 85 MB, measured).
+
+    Example::
+
+        >>> compress(torch.tensor([5, 6, 7]), torch.tensor([True, False, True])).tolist()
+        [5, 7]
+    """
+    out = torch.empty(int(torch.count_nonzero(mask)), dtype=values.dtype)
+    np.compress(mask.numpy(), values.numpy(), out=out.numpy())
+    return out

@@ -235,3 +235,12 @@ def test_a_shuffle_is_a_permutation_drawn_from_the_generator_alone():
     assert torch.equal(F.shuffled(small, gen), small[torch.randperm(10, generator=torch.Generator().manual_seed(3))])
     with pytest.raises(ValueError, match="buckets must be in"):
         F.shuffled(small, gen, buckets=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.float32, torch.bool])
+def test_compress_is_boolean_indexing(dtype):
+    values, gen = (torch.arange(1000) * 7 % 13).to(dtype), torch.Generator().manual_seed(0)
+    for mask in (torch.rand(1000, generator=gen) < 0.6, torch.zeros(1000, dtype=torch.bool), torch.ones(1000) > 0):
+        out = F.compress(values[::1], mask)
+        assert out.dtype == dtype and torch.equal(out, values[mask])
+    assert torch.equal(F.compress(values[::2], mask[::2]), values[::2][mask[::2]])  # (strided views)
