@@ -206,7 +206,15 @@ def main() -> None:
     )
     print(
         json.dumps(
-            {"n": n, "world_size": w, "replicated": replicated, "sharded_ranks": ranks, "plain": plain, "same": same}
+            {
+                "n": n,
+                "world_size": w,
+                "method": args.method,
+                "replicated": replicated,
+                "sharded_ranks": ranks,
+                "plain": plain,
+                "same": same,
+            }
         )
     )
 
