@@ -252,8 +252,9 @@ def balanced_block(local: Tensor, length: int, rank: int, gather: Gather) -> tup
 
 
 def shuffled(values: Tensor, gen: torch.Generator, buckets: int | None = None) -> Tensor:
-    """``values`` (1-D, CPU) in a uniformly random order drawn from ``gen``, as ``values[randperm(n)]`` is, in
-    about half its time at tens of millions (a permutation that large swaps far outside the cache).
+    """``values`` (1-D, CPU; from a million values a dtype numpy holds, so not bfloat16) in a uniformly random order
+    drawn from ``gen``, as ``values[randperm(n)]`` is, in about half its time at tens of millions (a permutation
+    that large swaps far outside the cache).
 
     Each value draws a bucket (uniform, independent), the values are grouped by bucket in their order (a quarter
     million at a time, by numpy's stable sort of 8-bit keys, a radix sort) and each bucket, small enough to stay in
