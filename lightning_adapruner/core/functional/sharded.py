@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
+import numpy as np  # (installed with torchmetrics, which requires it: no dependency of our own)
 import torch
 from torch import Tensor
 
