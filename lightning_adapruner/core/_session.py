@@ -580,7 +580,7 @@ class ShardedSession(PruningSession):
             (self.shard.start, self.shard.stop),
             # a method's state at the block's positions travels as the indices did
             lambda state: F.balanced_block(state.cpu().index_select(0, mine), length, rank, gather)[0].to(state.device),
-            lambda tensor: self._gather(tensor).sum(0).to(tensor.device),
+            lambda tensor: gather(tensor).sum(0).to(tensor.device),
             spare,
         )  # fmt: skip
 

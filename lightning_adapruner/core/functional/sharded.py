@@ -274,15 +274,17 @@ def shuffled(values: Tensor, gen: torch.Generator, buckets: int | None = None) -
     if buckets == 1 or n < 2:
         return values.index_select(0, torch.randperm(n, generator=gen, dtype=torch.int32 if n < 2**31 else torch.long))
     keys, step = torch.randint(0, buckets, (n,), generator=gen, dtype=torch.uint8), _PIECE // 4
-    pieces = []  # grouped a piece at a time (in cache), then joined bucket by bucket: the same stable grouping
-    for low in range(0, n, step):  # (pieces under 4 MB: numpy asks no huge pages for them, see compress)
+    pieces, counts = [], np.zeros(buckets, dtype=np.int64)  # grouped a piece at a time (in cache), then joined
+    for low in range(0, n, step):  # bucket by bucket: the same stable grouping (pieces under 4 MB: see compress)
         piece = keys.numpy()[low : low + step]
-        bounds = np.concatenate([[0], np.cumsum(np.bincount(piece, minlength=buckets))])
+        sizes = np.bincount(piece, minlength=buckets)
+        counts += sizes  # (the buckets' sizes: the pieces' sums)
+        bounds = np.concatenate([[0], np.cumsum(sizes)])
         pieces.append((values.numpy()[low : low + step][np.argsort(piece, kind="stable")], bounds))
     grouped = torch.empty(n, dtype=values.dtype)
     np.concatenate([part[ends[b] : ends[b + 1]] for b in range(buckets) for part, ends in pieces], out=grouped.numpy())
     start = 0
-    for count in torch.bincount(keys, minlength=buckets).tolist():
+    for count in counts.tolist():
         if count > 1:
             part = grouped[start : start + count]
             part.copy_(part.index_select(0, torch.randperm(count, generator=gen, dtype=torch.int32)))
