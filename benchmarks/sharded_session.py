@@ -110,6 +110,9 @@ def arm(rank: int, world_size: int, n: int, out: str, sharded: bool, method: str
     else:
         F.epoch_order(session.kept, world_size, 0, 1, True, False)
     shuffle_s = time.perf_counter() - t
+    t = time.perf_counter()  # what functional.shuffled replaces: one randperm and its gather
+    session.kept.index_select(0, torch.randperm(session.kept.numel(), generator=gen, dtype=torch.int32))
+    randperm_s = time.perf_counter() - t
     result = {
         "own": own,
         "state_bytes_per_sample": sum(s.numel() * s.element_size() for s in state) / own,
@@ -117,6 +120,7 @@ def arm(rank: int, world_size: int, n: int, out: str, sharded: bool, method: str
         "close_s": close_s,
         "plan_s": plan_s,
         "shuffle_s": shuffle_s,
+        "randperm_s": randperm_s,
         "plan_beyond_shuffle_s": plan_s - shuffle_s,
     }
     torch.save(kept, Path(out) / f"kept{int(sharded)}-{rank}.pt")
@@ -189,6 +193,7 @@ def main() -> None:
         ("plan of the first pruned epoch (s, slowest rank)", replicated["plan_s"], sharded["plan_s"]),
         ("  of which its shuffle (s, timed alone)", replicated["shuffle_s"], sharded["shuffle_s"]),
         ("  the plan beyond the shuffle (s)", replicated["plan_beyond_shuffle_s"], sharded["plan_beyond_shuffle_s"]),
+        ("  the rank's kept set by randperm + gather (s)", replicated["randperm_s"], sharded["randperm_s"]),
     ]  # fmt: skip
     for name, a, b in rows:
         print(f"{name:48s}{a:12.3f}{b:12.3f}{b / a:8.2f}")
