@@ -28,6 +28,7 @@ from torch import Tensor
 
 LOG_EPS = 1e-5  # the reference code's epsilon inside -log(l + eps)
 _LOG9 = math.log(9.0)  # sigmoid(x) > 0.9  <=>  x > log 9
+_BLOCK = 1 << 20  # positions a trajectory pass holds at a time (an epoch of 60 000 samples: one block)
 
 
 @dataclass(frozen=True)
@@ -99,14 +100,27 @@ def trajectory(
         >>> [[round(v, 3) for v in x.tolist()] for x in (t.rho, t.k, t.lam)]
         [[1.0, 0.5], [0.1, 0.6, 0.6], [50.0, 16.0, 11.0]]
     """
-    rows, valid = batch_rows(logits.float(), batch_size, num_batches)
-    total = (lambda t: t) if reduce is None else reduce
-    size = total(valid.sum(1))
-    rho = total(((rows > 0) & valid).sum(1)) / size.clamp_min(1)
+    values, total = logits.float(), (lambda t: t) if reduce is None else reduce
+    # rows at a time: a large epoch's temporaries stay in cache; blocks of a multiple of 64 positions, so every
+    # position meets the vectorised kernels (sigmoid's differs from its scalar tail) as in one pass on one thread
+    align = 64 // math.gcd(batch_size, 64)
+    step = max(align, _BLOCK // batch_size // align * align)
+
+    def per_row(fn: Callable[[slice, Tensor], Tensor]) -> Tensor:  # fn over batch_rows(values)'s rows, by blocks
+        out = []
+        for first in range(0, max(num_batches, 1), step):  # (no batch: one empty block)
+            last = min(num_batches, first + step)
+            rows = batch_rows(values[first * batch_size : last * batch_size], batch_size, last - first)[0]
+            out.append(fn(slice(first, last), rows))
+        return torch.cat(out)
+
+    size = total(per_row(lambda _, rows: (~torch.isnan(rows)).sum(1)))
+    rho = total(per_row(lambda _, rows: (rows > 0).sum(1))) / size.clamp_min(1)  # (NaN, the padding, is not > 0)
     up = (rho >= keep_fraction).double().cpu()
     ks = [k]
     if binarise:  # k depends on the scores at each step: a scalar scan over the (few hundred) batches
-        magnitudes = torch.sort(torch.nan_to_num(rows.abs(), nan=float("inf")), dim=1).values.cpu()
+        magnitudes = per_row(lambda _, rows: torch.sort(torch.nan_to_num(rows.abs(), nan=float("inf")), dim=1).values)
+        magnitudes = magnitudes.cpu()
         sizes = size.cpu()
         for t in range(num_batches):
             inside = torch.searchsorted(magnitudes[t], torch.tensor([_LOG9 / ks[-1]]), right=True)
@@ -119,7 +133,8 @@ def trajectory(
         k_all = (k + delta * steps).float()
     k_all = k_all.to(logits.device)
     lam_all = torch.cat([torch.tensor([lam], device=logits.device), 1.0 + gain * (rho - keep_fraction).abs()])
-    mean_score = total(torch.nansum(torch.sigmoid_(k_all[:-1, None] * rows), dim=1)) / size.clamp_min(1)  # (NaN: pad)
+    sums = per_row(lambda at, rows: torch.nansum(torch.sigmoid_(k_all[at, None] * rows), dim=1))  # (NaN: pad)
+    mean_score = total(sums) / size.clamp_min(1)
     return Trajectory(k_all, lam_all.float(), rho, mean_score, size)
 
 

@@ -93,3 +93,27 @@ def test_rows_not_updated_stay_exactly_where_they_were():
 def test_k_backs_off_when_the_batch_share_stays_under_target():
     assert F.k_after_epoch(2.0, 4, 32, 0.1, 0.1) == pytest.approx(1.6)
     assert F.k_after_epoch(2.0, 1, 32, 0.1, 0.1) == 2.0 and F.k_after_epoch(0.3, 30, 32, 0.1, 0.1) == 0.1
+
+
+@pytest.mark.parametrize("binarise", [False, True])
+@pytest.mark.parametrize("batch", [5, 48, 64])
+def test_a_trajectory_taken_in_blocks_of_rows_is_the_one_pass_bit_for_bit(monkeypatch, binarise, batch):
+    """A large epoch's trajectory runs over its rows a block at a time; on one thread each position meets the same
+    kernels as in one pass (blocks of a multiple of 64 positions: AVX2's sigmoid rounds a tensor's tail otherwise),
+    so the controllers are the same bits, the last block short and padded."""
+    from lightning_adapruner.core.functional import adapruner
+
+    g = torch.Generator().manual_seed(batch)
+    logits = torch.randn(300 * batch - 3, generator=g) * 4
+    args = (logits, batch, 300, 2.0, 16.0, 0.01, 0.6, 50.0, binarise)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # (several threads split one pass at points of their own)
+    try:
+        whole = F.trajectory(*args)
+        monkeypatch.setattr(adapruner, "_BLOCK", 70)  # blocks of 64 rows (batch 5), 4 (48) or 1 (64)
+        blocks = F.trajectory(*args)
+    finally:
+        torch.set_num_threads(threads)
+    for name in ("k", "lam", "rho", "mean_score", "size"):
+        assert torch.equal(getattr(blocks, name), getattr(whole, name)), name
+    assert blocks.size.tolist()[-2:] == [batch, batch - 3]
