@@ -573,7 +573,7 @@ class ShardedSession(PruningSession):
         mine = F.shuffled(kept, self._gens(epoch, F.selection.STREAM_ORDER)[0]) if self.facts.shuffle else kept
         length = F.shard_length(budget, w, self.shard_drop_last)
         wide = torch.int32 if self.facts.num_samples < 2**31 else torch.long
-        block, total = F.balanced_block(mine.to(wide) + self.shard.start, length, rank, self._gather)
+        block, total = F.balanced_block(mine.to(wide), length, rank, self._gather, self.shard.start)
         self.kept_total, spare, self._spare, gather = total, self._spare, None, self._gather
         return ShardedRecord(
             epoch, block, total, w, rank, self.facts.batch_size, batches, self.method.statistics, self.facts.device,

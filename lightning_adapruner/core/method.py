@@ -374,7 +374,7 @@ class PruningMethod(ABC):
         candidates = candidates.cpu()
         if info.shard is not None:  # (the class floor is refused with sharded state)
             gen = F.generator(info.seed, epoch, F.selection.STREAM_TIES)
-            keep = F.sharded_select_top(scores.cpu().index_select(0, candidates), budget, gen, info.shard.rank,
+            keep = F.sharded_select_top(F.values_at(scores.cpu(), candidates), budget, gen, info.shard.rank,
                                         info.shard.gather)  # fmt: skip
             return F.compress(candidates, keep)
         labels = None if info.labels is None else info.labels[candidates]

@@ -56,6 +56,7 @@ from lightning_adapruner.core.functional.sharded import (
     sharded_random_pick,
     sharded_select_top,
     shuffled,
+    values_at,
 )
 
 __all__ = [
@@ -102,6 +103,7 @@ __all__ = [
     "sharded_random_pick",
     "sharded_select_top",
     "shuffled",
+    "values_at",
     "solve_prune_ratio",
     "stepping_batches",
     "trajectory",

@@ -52,8 +52,11 @@ class EL2NPruning(PruningMethod):
         return (self.score_count > 0).cpu()
 
     def scores(self) -> Tensor:
-        """Mean EL2N per sample (0 for samples never scored)."""
-        return (self.score_sum / self.score_count.clamp_min(1)).cpu()
+        """Mean EL2N per sample (0 for samples never scored), a million at a time: no temporary of every sample."""
+        out, piece = torch.empty_like(self.score_sum), 1 << 20
+        for total, count, into in zip(self.score_sum.split(piece), self.score_count.split(piece), out.split(piece)):
+            torch.div(total, count, out=into).nan_to_num_(0.0)  # (0 / 0: never scored)
+        return out.cpu()
 
     def plan(self, candidates: Tensor, budget: int, epoch: int) -> Tensor:
         return self.select_top(candidates, budget, self.scores(), epoch)

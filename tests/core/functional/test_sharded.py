@@ -89,8 +89,8 @@ def test_ranks_holding_any_part_of_the_candidates_cut_as_one_process_holding_the
 
 @pytest.mark.bits
 def test_the_cut_is_exact_when_the_scores_are_split_into_pieces(monkeypatch):
-    """Scores are turned into keys a piece at a time in all three passes: pieces smaller than a shard give the same
-    set, with the cut inside a tie and with most scores in the cut's bin."""
+    """Scores are turned into keys a piece at a time, and the keys counted a piece at a time: pieces smaller than a
+    shard give the same set, with the cut inside a tie and with most scores in the cut's bin."""
     g = torch.Generator().manual_seed(0)
     tied = torch.cat([torch.randn(500, generator=g), torch.full((300,), 0.25)])[torch.randperm(800, generator=g)]
     clustered = 2.3026 + 0.005 * torch.randn(800, generator=g)
@@ -170,6 +170,14 @@ def test_balanced_blocks_joined_are_the_ranks_lists_joined_topped_up_or_cut(worl
     # a per-sample value sent along the same lists lands beside its index (how method state travels with a sample)
     values = in_threads(world_size, lambda r, gather: F.balanced_block(lists[r].double() / 7, length, r, gather)[0])
     assert torch.equal(torch.cat(values), expected.double() / 7)
+    zeros = [torch.where(x % 2 == 0, -0.0, 1.0) for x in lists]  # a value travels as its bits (no + 0: -0.0 stays)
+    signs = in_threads(world_size, lambda r, gather: F.balanced_block(zeros[r], length, r, gather)[0].signbit())
+    assert torch.equal(torch.cat(signs), (expected % 2 == 0)[: world_size * length])
+    # each rank's offset (its shard's start) added to its own entries, wherever they land
+    starts = [10**6 * r for r in range(world_size)]
+    shifted = in_threads(world_size, lambda r, gather: F.balanced_block(lists[r], length, r, gather, starts[r])[0])
+    joined = torch.cat([x + start for x, start in zip(lists, starts)])
+    assert torch.equal(torch.cat(shifted), torch.cat([joined, joined])[: world_size * length])
 
 
 def test_a_sharded_random_pick_takes_count_entries_of_the_pools_only_and_differs_across_ranks():
@@ -237,8 +245,19 @@ def test_a_shuffle_is_a_permutation_drawn_from_the_generator_alone():
         F.shuffled(small, gen, buckets=0)
 
 
+def test_values_at_every_index_in_order_are_the_values_themselves_else_a_gather():
+    values = torch.arange(10.0) * 3
+    assert F.values_at(values, torch.arange(10)) is values  # no copy of a shard's scores for a cut among all
+    for indices in (torch.arange(9, -1, -1), torch.tensor([0, 2, 2, 3, 4, 5, 6, 7, 8, 9]), torch.arange(5)):
+        out = F.values_at(values, indices)  # reversed, a repeat between the right ends, fewer
+        assert out is not values and torch.equal(out, values[indices])
+    assert F.values_at(torch.zeros(0), torch.zeros(0, dtype=torch.long)).numel() == 0
+
+
+@pytest.mark.parametrize("piece", [1 << 20, 8, 9])
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.float32, torch.bool])
-def test_compress_is_boolean_indexing(dtype):
+def test_compress_is_boolean_indexing(monkeypatch, dtype, piece):
+    monkeypatch.setattr(sharded, "_PIECE", piece)  # (a quarter of it at a time: one piece, or runs of 2)
     values, gen = (torch.arange(1000) * 7 % 13).to(dtype), torch.Generator().manual_seed(0)
     for mask in (torch.rand(1000, generator=gen) < 0.6, torch.zeros(1000, dtype=torch.bool), torch.ones(1000) > 0):
         out = F.compress(values[::1], mask)
