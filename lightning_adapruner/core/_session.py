@@ -579,7 +579,7 @@ class ShardedSession(PruningSession):
             epoch, block, total, w, rank, self.facts.batch_size, batches, self.method.statistics, self.facts.device,
             (self.shard.start, self.shard.stop),
             # a method's state at the block's positions travels as the indices did
-            lambda state: F.balanced_block(state.cpu().index_select(0, mine), length, rank, gather)[0].to(state.device),
+            lambda state: F.balanced_block(mine, length, rank, gather, source=state.cpu())[0].to(state.device),
             lambda tensor: gather(tensor).sum(0).to(tensor.device),
             spare,
         )  # fmt: skip

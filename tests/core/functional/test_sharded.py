@@ -173,6 +173,13 @@ def test_balanced_blocks_joined_are_the_ranks_lists_joined_topped_up_or_cut(worl
     zeros = [torch.where(x % 2 == 0, -0.0, 1.0) for x in lists]  # a value travels as its bits (no + 0: -0.0 stays)
     signs = in_threads(world_size, lambda r, gather: F.balanced_block(zeros[r], length, r, gather)[0].signbit())
     assert torch.equal(torch.cat(signs), (expected % 2 == 0)[: world_size * length])
+    # given a rank's values, its entries are indices into them: the values land where the indices would
+    tables = [torch.randn(10**6, generator=g) for _ in range(world_size)]
+    looked_up = in_threads(
+        world_size, lambda r, gather: F.balanced_block(lists[r], length, r, gather, source=tables[r])[0]
+    )
+    joined = torch.cat([table[x.long()] for x, table in zip(lists, tables)])
+    assert torch.equal(torch.cat(looked_up), torch.cat([joined, joined])[: world_size * length])
     # each rank's offset (its shard's start) added to its own entries, wherever they land
     starts = [10**6 * r for r in range(world_size)]
     shifted = in_threads(world_size, lambda r, gather: F.balanced_block(lists[r], length, r, gather, starts[r])[0])
@@ -231,6 +238,17 @@ def test_a_bucket_shuffle_draws_every_order_equally_often():
     assert len(counts) == 24
     chi2 = sum((c - 1000) ** 2 / 1000 for c in counts.values())
     assert chi2 < 64.0  # chi-square, 23 degrees of freedom: p = 1e-6
+
+
+def test_the_default_256_buckets_draw_every_order_equally_often(monkeypatch):
+    """The 256 buckets' keys are bytes of 16-bit draws: 4 values (the default path, the piece made small), 6 000
+    draws, each of the 24 orders expected 250 times."""
+    monkeypatch.setattr(sharded, "_PIECE", 4)
+    gen, values, counts = torch.Generator().manual_seed(6), torch.arange(4), {}
+    for _ in range(6000):
+        order = tuple(F.shuffled(values, gen).tolist())
+        counts[order] = counts.get(order, 0) + 1
+    assert len(counts) == 24 and sum((c - 250) ** 2 / 250 for c in counts.values()) < 64.0  # 23 d.o.f.: p = 1e-6
 
 
 def test_a_shuffle_is_a_permutation_drawn_from_the_generator_alone():
