@@ -110,11 +110,13 @@ def trajectory(
         out = []
         for first in range(0, max(num_batches, 1), step):  # (no batch: one empty block)
             last = min(num_batches, first + step)
-            rows = batch_rows(values[first * batch_size : last * batch_size], batch_size, last - first)[0]
+            part = values[first * batch_size : last * batch_size]
+            full = part.numel() == (last - first) * batch_size  # (else the last block: NaN padded)
+            rows = part.reshape(last - first, batch_size) if full else batch_rows(part, batch_size, last - first)[0]
             out.append(fn(slice(first, last), rows))
         return torch.cat(out)
 
-    size = total(per_row(lambda _, rows: (~torch.isnan(rows)).sum(1)))
+    size = total(batch_size - per_row(lambda _, rows: torch.isnan(rows).sum(1)))
     rho = total(per_row(lambda _, rows: (rows > 0).sum(1))) / size.clamp_min(1)  # (NaN, the padding, is not > 0)
     up = (rho >= keep_fraction).double().cpu()
     ks = [k]
