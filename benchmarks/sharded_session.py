@@ -10,7 +10,8 @@ session holds all N on every rank and needs no collective, so one process measur
 in W processes, each with its own N / W samples. Printed per arm: the persistent state between epochs and the
 peak RSS growth through the whole sequence, in bytes per sample the rank owns (issue 16's target: <= 16 for the
 state), the close and the plan (the slowest rank; issue 16's target for the plan: <= 1 s at N / W = 25M), the plan's
-time with and without its shuffle, and the check that the W ranks' kept sets together are the replicated session's,
+time with and without its shuffle and its time in the kernel (the first touch of fresh pages, costly on this
+project's VM), and the check that the W ranks' kept sets together are the replicated session's,
 bit for bit. Beside them, what a plain fit without pruning spends at the same point: the epoch's first index from
 the ``DistributedSampler`` Lightning puts in a shuffled loader (a permutation of all N, as a list, on every rank;
 timed in one process, as every rank does the same).
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -97,9 +99,9 @@ def arm(rank: int, world_size: int, n: int, out: str, sharded: bool, method: str
     close_s = time.perf_counter() - t
     method = session.method
     state = [*method.state_dict()["states"].values(), session.seen, session.last_epoch]
-    t = time.perf_counter()
+    before, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     record = session.plan(1)
-    plan_s = time.perf_counter() - t
+    plan_s, after = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF)
     own = method.fit.num_samples
     kept = session.kept.long() + (session.shard.start if sharded else 0)
     state.append(session.kept)
@@ -119,6 +121,8 @@ def arm(rank: int, world_size: int, n: int, out: str, sharded: bool, method: str
         "peak_growth_bytes_per_sample": (rss_mb() - base) * 2**20 / own,
         "close_s": close_s,
         "plan_s": plan_s,
+        "plan_kernel_s": after.ru_stime - before.ru_stime,  # (mostly the first touch of fresh pages)
+        "plan_page_faults": after.ru_minflt - before.ru_minflt,
         "shuffle_s": shuffle_s,
         "randperm_s": randperm_s,
         "plan_beyond_shuffle_s": plan_s - shuffle_s,
@@ -191,6 +195,7 @@ def main() -> None:
          sharded["state_bytes_per_sample"] * n / w / 1e9),
         ("close of the warm-up epoch (s, slowest rank)", replicated["close_s"], sharded["close_s"]),
         ("plan of the first pruned epoch (s, slowest rank)", replicated["plan_s"], sharded["plan_s"]),
+        ("  of which in the kernel (s: fresh pages' faults)", replicated["plan_kernel_s"], sharded["plan_kernel_s"]),
         ("  of which its shuffle (s, timed alone)", replicated["shuffle_s"], sharded["shuffle_s"]),
         ("  the plan beyond the shuffle (s)", replicated["plan_beyond_shuffle_s"], sharded["plan_beyond_shuffle_s"]),
         ("  the rank's kept set by randperm + gather (s)", replicated["randperm_s"], sharded["randperm_s"]),
