@@ -28,7 +28,7 @@ from torch import Tensor
 
 LOG_EPS = 1e-5  # the reference code's epsilon inside -log(l + eps)
 _LOG9 = math.log(9.0)  # sigmoid(x) > 0.9  <=>  x > log 9
-_BLOCK = 1 << 20  # positions a trajectory pass holds at a time (an epoch of 60 000 samples: one block)
+_BLOCK = 1 << 20  # positions a trajectory pass holds at a time, about (an epoch of 60 000 samples: one block)
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ class EL2NPruning(PruningMethod):
         """Mean EL2N per sample (0 for samples never scored), a million at a time: no temporary of every sample."""
         out, piece = torch.empty_like(self.score_sum), 1 << 20
         for total, count, into in zip(self.score_sum.split(piece), self.score_count.split(piece), out.split(piece)):
-            torch.div(total, count, out=into).nan_to_num_(0.0)  # (0 / 0: never scored)
+            torch.div(total, count.clamp_min(1), out=into)
         return out.cpu()
 
     def plan(self, candidates: Tensor, budget: int, epoch: int) -> Tensor:

@@ -272,12 +272,14 @@ def test_values_at_every_index_in_order_are_the_values_themselves_else_a_gather(
     assert F.values_at(torch.zeros(0), torch.zeros(0, dtype=torch.long)).numel() == 0
 
 
-@pytest.mark.parametrize("piece", [1 << 20, 8, 9])
+@pytest.mark.parametrize("piece", [1 << 20, 8, 12])
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.float32, torch.bool])
 def test_compress_is_boolean_indexing(monkeypatch, dtype, piece):
-    monkeypatch.setattr(sharded, "_PIECE", piece)  # (a quarter of it at a time: one piece, or runs of 2)
+    monkeypatch.setattr(sharded, "_PIECE", piece)  # (a quarter of it at a time: one piece, or runs of 2 or 3)
     values, gen = (torch.arange(1000) * 7 % 13).to(dtype), torch.Generator().manual_seed(0)
     for mask in (torch.rand(1000, generator=gen) < 0.6, torch.zeros(1000, dtype=torch.bool), torch.ones(1000) > 0):
         out = F.compress(values[::1], mask)
         assert out.dtype == dtype and torch.equal(out, values[mask])
     assert torch.equal(F.compress(values[::2], mask[::2]), values[::2][mask[::2]])  # (strided views)
+    with pytest.raises(ValueError, match="a mask of its shape"):  # (no silent zeros for a longer mask)
+        F.compress(values[:-1], mask)
