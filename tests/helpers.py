@@ -138,8 +138,9 @@ class DumpPruningState(L.Callback):
 
 def reference_select_top(scores: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
     """``select_top`` (no class floor) written independently of the radix search it runs on: the ``k``-th largest
-    value by ``torch.kthvalue``, every score above it, and ``random_subset`` of the ties in index order."""
-    from lightning_adapruner.core.functional.selection import random_subset
+    value by ``torch.kthvalue``, every score above it, and ``tie_draw`` (the definition of the draw) of the ties in
+    index order."""
+    from lightning_adapruner.core.functional.sharded import tie_draw
 
     n = scores.numel()
     if k in (0, n):
@@ -148,7 +149,7 @@ def reference_select_top(scores: torch.Tensor, k: int, gen: torch.Generator) -> 
     threshold = torch.kthvalue(s, n - k + 1).values
     keep = s > threshold
     ties = (s == threshold).nonzero().flatten()
-    keep[ties[random_subset(k - int(torch.count_nonzero(keep)), ties.numel(), gen)]] = True
+    keep[ties[tie_draw(k - int(torch.count_nonzero(keep)), ties.numel(), gen)]] = True
     return keep.nonzero().flatten()
 
 

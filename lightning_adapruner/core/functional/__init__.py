@@ -56,6 +56,7 @@ from lightning_adapruner.core.functional.sharded import (
     sharded_random_pick,
     sharded_select_top,
     shuffled,
+    tie_draw,
     values_at,
 )
 
@@ -96,6 +97,7 @@ __all__ = [
     "rs2_draw",
     "select_top",
     "take_samples",
+    "tie_draw",
     "seta_plan",
     "seta_window",
     "shard_length",

@@ -91,9 +91,9 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
     Four small gathers (shard sizes, two histograms of 65 536 counts, the tie counts); the scores are turned into
     keys once, a million at a time, and the keys read three times; beyond the shard, 4 bytes per local sample (the
     keys), the returned mask and 8 bytes per local tie at the cut. Ties at the cut are drawn by the very call
-    ``select_top`` makes, over the ties in global order, so the union over ranks is ``select_top``'s result bit
-    for bit at any number of processes; that draw costs every rank time and memory in the number of ties of all
-    ranks (all-equal scores: of ``N``), as it does one process.
+    ``select_top`` makes (:func:`tie_draw`), over the ties in global order, so the union over ranks is
+    ``select_top``'s result bit for bit at any number of processes; from a million ties each rank draws among its
+    own (under a million, every rank draws them all, as one process does).
 
     ``gather`` stacks every rank's tensor (``Collectives.gather_rows``); a result without the stacking dimension
     (Lightning's ``strategy.all_gather`` in one process) is read as one rank's.
@@ -150,9 +150,73 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
     local_ties = torch.cat(ties)
     tie_counts = gathered(torch.tensor([local_ties.numel()])).flatten()
     first = int(tie_counts[:rank].sum())  # this rank's ties are these places of the global tie list
-    drawn = random_subset(k - above - above_low, int(tie_counts.sum()), gen)
-    keep[local_ties[drawn[(drawn >= first) & (drawn < first + local_ties.numel())] - first]] = True
+    places = (first, local_ties.numel())
+    keep[local_ties[tie_draw(k - above - above_low, int(tie_counts.sum()), gen, places, gather, keep.device)]] = True
     return keep
+
+
+_HASHED_TIES = 1 << 20  # from this many ties at a cut, each rank keys only its own places (see tie_draw)
+
+
+def tie_draw(
+    count: int,
+    total: int,
+    gen: torch.Generator,
+    places: tuple[int, int] | None = None,
+    gather: Gather | None = None,
+    device: torch.device | None = None,
+) -> Tensor:
+    """Which of this rank's ``places = (first, size)`` (``[first, first + size)`` of ``range(total)``; all of them
+    by default, one process) are among ``count`` places drawn uniformly from ``range(total)``: a bool mask of
+    ``size``. Every rank calls it with the same ``count``, ``total`` and a generator in the same state; the ranks'
+    masks joined are one draw.
+
+    Under a million places every rank draws them all (``random_subset``: time and memory in ``total``, as one
+    process). From a million (``N`` samples tied at a cut: bunched scores, or AdaPruner's logits where updates
+    vanished), one 64-bit seed from ``gen`` keys each place by a bijective 64-bit mix of seed plus place (keys all
+    distinct: no tie among them) and the ``count`` smallest keys are drawn, found by a radix search over 16-bit
+    digits with four gathers of 65 536 counts: each rank keys only its own places (time and memory in ``size``).
+
+    Example::
+
+        >>> from lightning_adapruner.core.functional.selection import generator
+        >>> mask = tie_draw(2, 5, generator(0, 0))
+        >>> int(mask.sum()), mask.numel()
+        (2, 5)
+    """
+    first, size = (0, total) if places is None else places
+
+    def gathered(tensor: Tensor) -> Tensor:
+        return tensor.unsqueeze(0) if gather is None else _stacked(gather, tensor, device or torch.device("cpu"))
+
+    mask = torch.zeros(size, dtype=torch.bool)
+    if total < _HASHED_TIES:
+        drawn = random_subset(count, total, gen)
+        mask[drawn[(drawn >= first) & (drawn < first + size)] - first] = True
+        return mask
+    if not 0 <= count <= total:
+        raise ValueError(f"count must be in [0, {total}], got {count}")
+    seed = np.uint64(int(torch.randint(0, 2**62, (1,), generator=gen)))
+    keys = _mix64(np.arange(first, first + size, dtype=np.uint64) + seed)
+    candidates, below, threshold = keys, 0, np.uint64(0)  # (below: keys of all ranks under the current prefix)
+    for shift in (48, 32, 16, 0):  # the count-th smallest key, 16 bits at a time from the top
+        digits = ((candidates >> np.uint64(shift)) & np.uint64(0xFFFF)).astype(np.int64)
+        counts = gathered(torch.from_numpy(np.bincount(digits, minlength=1 << _BITS))).sum(0)
+        reached = torch.cumsum(counts, 0) + below >= count
+        digit = int(torch.nonzero(reached)[0]) if count else 0
+        below += int(counts[:digit].sum())
+        threshold |= np.uint64(digit) << np.uint64(shift)
+        candidates = candidates[digits == digit]
+    if count:  # the count keys up to the threshold (keys are distinct: exactly count of them over all ranks)
+        mask.numpy()[:] = keys <= threshold
+    return mask
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on uint64 (wrapping arithmetic): a bijection, so distinct inputs give distinct keys."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
 
 
 def sharded_random_pick(

@@ -52,9 +52,12 @@ def scores_of(kind, n, g):
 
 
 @pytest.mark.bits
+@pytest.mark.parametrize("hashed", [False, True], ids=["ties_drawn_whole", "ties_keyed_by_rank"])
 @pytest.mark.parametrize("kind", ["distinct", "ties", "special", "clustered", "subnormal", "float64"])
 @pytest.mark.parametrize("world_size", [1, 2, 3, 4])
-def test_the_ranks_masks_together_are_select_tops_set_bit_for_bit(kind, world_size):
+def test_the_ranks_masks_together_are_select_tops_set_bit_for_bit(monkeypatch, kind, world_size, hashed):
+    if hashed:  # (the draw a million ties or more take, here from 2)
+        monkeypatch.setattr(sharded, "_HASHED_TIES", 2)
     g = torch.Generator().manual_seed(world_size)
     for trial in range(12):
         n = int(torch.randint(world_size, 400, (1,), generator=g))
@@ -98,6 +101,34 @@ def test_the_cut_is_exact_when_the_scores_are_split_into_pieces(monkeypatch):
     for scores in (tied, clustered):
         expected = reference_select_top(scores, 400, F.generator(0, 3, F.selection.STREAM_TIES))
         assert torch.equal(kept(run_ranks(scores, 400, 3)), expected)
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3])
+def test_a_tie_draw_keyed_by_rank_draws_count_places_the_same_at_any_number_of_ranks(monkeypatch, world_size):
+    monkeypatch.setattr(sharded, "_HASHED_TIES", 2)
+    g = torch.Generator().manual_seed(world_size)
+    for total in (2, 3, 17, 400):
+        for count in {0, 1, total // 2, total - 1, total}:
+            whole = F.tie_draw(count, total, F.generator(total, count))
+            assert int(whole.sum()) == count
+            cuts = sorted(torch.randint(0, total + 1, (world_size - 1,), generator=g).tolist())
+            spans = list(zip([0, *cuts], [*cuts, total]))  # unequal, possibly empty
+
+            def work(rank, gather, spans=spans, total=total, count=count):
+                first, stop = spans[rank]
+                return F.tie_draw(count, total, F.generator(total, count), (first, stop - first), gather)
+
+            assert torch.equal(torch.cat(in_threads(world_size, work)), whole), (total, count)
+
+
+def test_a_tie_draw_keyed_by_rank_draws_every_subset_equally_often(monkeypatch):
+    """2 places of 6, 3 000 seeds: each of the 15 pairs expected 200 times (the keys are a 64-bit mix of a seed)."""
+    monkeypatch.setattr(sharded, "_HASHED_TIES", 2)
+    counts = {}
+    for seed in range(3000):
+        pair = tuple(F.tie_draw(2, 6, F.generator(seed, 0)).nonzero().flatten().tolist())
+        counts[pair] = counts.get(pair, 0) + 1
+    assert len(counts) == 15 and sum((c - 200) ** 2 / 200 for c in counts.values()) < 46.0  # 14 d.o.f.: p = 1e-6
 
 
 def test_a_cut_that_keeps_all_or_nothing_leaves_the_ties_generator_untouched():
