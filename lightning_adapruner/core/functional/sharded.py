@@ -213,10 +213,14 @@ def tie_draw(
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64's finaliser on uint64 (wrapping arithmetic): a bijection, so distinct inputs give distinct keys."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    """SplitMix64's finaliser on uint64 (wrapping arithmetic), in place: a bijection, so distinct inputs give distinct
+    keys."""
+    shifted = np.empty_like(x)
+    for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB), (31, None)):
+        np.bitwise_xor(x, np.right_shift(x, np.uint64(shift), out=shifted), out=x)
+        if factor is not None:
+            np.multiply(x, np.uint64(factor), out=x)
+    return x
 
 
 def sharded_random_pick(
