@@ -122,6 +122,7 @@ def arm(rank: int, world_size: int, n: int, out: str, sharded: bool, method: str
         "close_s": close_s,
         "plan_s": plan_s,
         "plan_kernel_s": after.ru_stime - before.ru_stime,  # (mostly the first touch of fresh pages)
+        "plan_cpu_s": after.ru_stime + after.ru_utime - before.ru_stime - before.ru_utime,  # (the rank's own work)
         "plan_page_faults": after.ru_minflt - before.ru_minflt,
         "shuffle_s": shuffle_s,
         "randperm_s": randperm_s,
@@ -195,6 +196,7 @@ def main() -> None:
          sharded["state_bytes_per_sample"] * n / w / 1e9),
         ("close of the warm-up epoch (s, slowest rank)", replicated["close_s"], sharded["close_s"]),
         ("plan of the first pruned epoch (s, slowest rank)", replicated["plan_s"], sharded["plan_s"]),
+        ("  the plan's CPU time (s: ranks sharing a core)", replicated["plan_cpu_s"], sharded["plan_cpu_s"]),
         ("  of which in the kernel (s: fresh pages' faults)", replicated["plan_kernel_s"], sharded["plan_kernel_s"]),
         ("  of which its shuffle (s, timed alone)", replicated["shuffle_s"], sharded["shuffle_s"]),
         ("  the plan beyond the shuffle (s)", replicated["plan_beyond_shuffle_s"], sharded["plan_beyond_shuffle_s"]),
