@@ -249,8 +249,8 @@ class EpochRecord:
         """Restore a checkpoint taken inside this epoch.
 
         Raises:
-            ValueError: the resumed fit lays the epoch out otherwise (processes, batch size, limits, shuffle or
-                drop_last changed), which would skip or repeat samples.
+            ValueError: the resumed fit lays the epoch out otherwise (processes, batch size, limits, shuffle,
+                drop_last or a release's order changed), which would skip or repeat samples.
         """
         if state["epoch"] != self.epoch or set(state["buffers"]) != set(self.buffers):
             raise ValueError(
@@ -264,8 +264,8 @@ class EpochRecord:
             detail = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
             raise ValueError(
                 f"the checkpoint stopped inside epoch {self.epoch}, which this fit lays out differently ({detail}): "
-                "resume with the processes, batch size, shuffle, drop_last and limit_train_batches it was made with, "
-                "or from an end-of-epoch checkpoint"
+                "resume with the release, processes, batch size, shuffle, drop_last and limit_train_batches it was "
+                "made with, or from an end-of-epoch checkpoint"
             )
         self.steps, self.recorded = int(state["steps"]), [tuple(r) for r in state["recorded"]]
         for name, value in state["buffers"].items():

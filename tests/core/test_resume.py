@@ -318,3 +318,19 @@ def test_a_resume_from_inside_a_batch_is_exact(tmp_path, limit, accumulate, at_l
     assert float(t.callback_metrics["val/loss"]) == float(full_t.callback_metrics["val/loss"])
     assert torch.equal(resumed.method.logits, full.method.logits)
     assert torch.equal(resumed.kept_indices, full.kept_indices)
+
+
+def test_a_mid_epoch_record_whose_order_is_drawn_otherwise_is_refused_naming_the_release():
+    """An epoch's order is rebuilt on resume from the seed: drawn otherwise (another shuffle, another release), the
+    rest of the epoch would repeat and skip samples, so the order's checksum refuses it."""
+    from lightning_adapruner.core._epoch import EpochRecord
+
+    def record(order):
+        return EpochRecord(0, torch.tensor(order), 4, 1, 0, 2, 2, (), torch.device("cpu"))
+
+    saved = record([3, 1, 0, 2])
+    saved.record(0, 2, torch.tensor([0.5, 1.5]))
+    saved.advance(True)
+    record([3, 1, 0, 2]).load_state_dict(saved.state_dict())  # the same order resumes
+    with pytest.raises(ValueError, match=r"order_checksum .* -> .*resume with the release, processes"):
+        record([1, 3, 0, 2]).load_state_dict(saved.state_dict())
