@@ -94,11 +94,15 @@ def arm(rank: int, world_size: int, n: int, out: str, sharded: bool, method: str
     if sharded:
         record.batch_of.zero_()
     record.steps, record.recorded = record.num_batches, [(True,) * world_size] * record.num_batches
+    if sharded:  # (each timing starts with every rank at its start: a rank's time holds no wait for another's close)
+        dist.barrier()
     t = time.perf_counter()
     session.close()
     close_s = time.perf_counter() - t
     method = session.method
     state = [*method.state_dict()["states"].values(), session.seen, session.last_epoch]
+    if sharded:
+        dist.barrier()
     before, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     record = session.plan(1)
     plan_s, after = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF)
