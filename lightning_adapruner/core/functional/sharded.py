@@ -90,10 +90,10 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
     bin of the ``k``-th largest score, a histogram of the low 16 bits of that bin's keys names the score itself.
     Four small gathers (shard sizes, two histograms of 65 536 counts, the tie counts); the scores are turned into
     keys once, a million at a time, and the keys read three times; beyond the shard, 4 bytes per local sample (the
-    keys), the returned mask and 8 bytes per local tie at the cut. Ties at the cut are drawn by the very call
-    ``select_top`` makes (:func:`tie_draw`), over the ties in global order, so the union over ranks is
-    ``select_top``'s result bit for bit at any number of processes; from a million ties each rank draws among its
-    own (under a million, every rank draws them all, as one process does).
+    keys), the returned mask and 8 bytes per local tie at the cut (3 more from a million ties). Ties at the cut
+    are drawn by the very call ``select_top`` makes (:func:`tie_draw`), over the ties in global order, so the union
+    over ranks is ``select_top``'s result bit for bit at any number of processes; from a million ties each rank
+    draws among its own (under a million, every rank draws them all, as one process does).
 
     ``gather`` stacks every rank's tensor (``Collectives.gather_rows``); a result without the stacking dimension
     (Lightning's ``strategy.all_gather`` in one process) is read as one rank's.
@@ -175,7 +175,8 @@ def tie_draw(
     process). From a million (``N`` samples tied at a cut: bunched scores, or AdaPruner's logits where updates
     vanished), one 64-bit seed from ``gen`` keys each place by a bijective 64-bit mix of seed plus place (keys all
     distinct: no tie among them) and the ``count`` smallest keys are drawn, found by a radix search over 16-bit
-    digits with four gathers of 65 536 counts: each rank keys only its own places (time and memory in ``size``).
+    digits with four gathers of 65 536 counts: each rank keys only its own places, a million at a time, and keeps
+    2 bytes a place (the keys' top 16 bits).
 
     Example::
 
@@ -197,25 +198,44 @@ def tie_draw(
     if not 0 <= count <= total:
         raise ValueError(f"count must be in [0, {total}], got {count}")
     seed = np.uint64(int(torch.randint(0, 2**62, (1,), generator=gen)))
-    keys = _mix64(np.arange(first, first + size, dtype=np.uint64) + seed)
-    candidates, below, threshold = keys, 0, np.uint64(0)  # (below: keys of all ranks under the current prefix)
+    # The places are keyed a million at a time and only the keys' top 16 bits kept (2 bytes a place): keys under
+    # the cut's top digit are all drawn, those above it none, and the few in it are keyed again in full.
+    tops, top_at = np.empty(size, dtype=np.uint16), 3 if sys.byteorder == "little" else 0
+    part, scratch = (np.empty(min(size, _PIECE), dtype=np.uint64) for _ in range(2))
+    counts = np.zeros(1 << _BITS, dtype=np.int64)
+    for low in range(0, size, _PIECE):
+        high = min(size, low + _PIECE)
+        keys = part[: high - low]
+        _mix64(np.add(np.arange(first + low, first + high, dtype=np.uint64), seed, out=keys), scratch)
+        tops[low:high] = keys.view(np.uint16)[top_at::4]
+        counts += np.bincount(tops[low:high], minlength=1 << _BITS)
+    in_top, top_keys = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
+    keys, below, threshold = top_keys, 0, np.uint64(0)  # (below: keys of all ranks under the current prefix)
     for shift in (48, 32, 16, 0):  # the count-th smallest key, 16 bits at a time from the top
-        digits = ((candidates >> np.uint64(shift)) & np.uint64(0xFFFF)).astype(np.int64)
-        counts = gathered(torch.from_numpy(np.bincount(digits, minlength=1 << _BITS))).sum(0)
-        reached = torch.cumsum(counts, 0) + below >= count
+        if shift < 48:  # (among the top digit's keys: few)
+            digits = ((keys >> np.uint64(shift)) & np.uint64(0xFFFF)).astype(np.int64)
+            counts = np.bincount(digits, minlength=1 << _BITS)
+        summed = gathered(torch.from_numpy(counts)).sum(0)
+        reached = torch.cumsum(summed, 0) + below >= count
         digit = int(torch.nonzero(reached)[0]) if count else 0
-        below += int(counts[:digit].sum())
+        below += int(summed[:digit].sum())
         threshold |= np.uint64(digit) << np.uint64(shift)
-        candidates = candidates[digits == digit]
+        if shift == 48:
+            in_top = np.flatnonzero(tops == digit)  # this rank's places in the top digit, keyed again
+            keys = top_keys = _mix64(in_top.astype(np.uint64) + np.uint64(first) + seed)
+        else:
+            keys = keys[digits == digit]
     if count:  # the count keys up to the threshold (keys are distinct: exactly count of them over all ranks)
-        mask.numpy()[:] = keys <= threshold
+        chosen = mask.numpy()
+        np.less(tops, np.uint16(threshold >> np.uint64(48)), out=chosen)
+        chosen[in_top] = top_keys <= threshold
     return mask
 
 
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64's finaliser on uint64 (wrapping arithmetic), in place: a bijection, so distinct inputs give distinct
-    keys."""
-    shifted = np.empty_like(x)
+def _mix64(x: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+    """SplitMix64's finaliser on uint64 (wrapping arithmetic), in place (``scratch``: a uint64 array at least as long,
+    else one is made): a bijection, so distinct inputs give distinct keys."""
+    shifted = np.empty_like(x) if scratch is None else scratch[: x.size]
     for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB), (31, None)):
         np.bitwise_xor(x, np.right_shift(x, np.uint64(shift), out=shifted), out=x)
         if factor is not None:

@@ -4,6 +4,7 @@
 Ranks are simulated by threads that meet in each gather (the real multi-process run is
 ``tests/core/test_sharded_ddp.py``)."""
 
+import numpy as np
 import pytest
 import torch
 from helpers import in_threads, reference_select_top
@@ -103,9 +104,12 @@ def test_the_cut_is_exact_when_the_scores_are_split_into_pieces(monkeypatch):
         assert torch.equal(kept(run_ranks(scores, 400, 3)), expected)
 
 
+@pytest.mark.parametrize("piece", [None, 5], ids=["one_piece", "pieces_of_5"])
 @pytest.mark.parametrize("world_size", [1, 2, 3])
-def test_a_tie_draw_keyed_by_rank_draws_count_places_the_same_at_any_number_of_ranks(monkeypatch, world_size):
+def test_a_tie_draw_keyed_by_rank_draws_count_places_the_same_at_any_number_of_ranks(monkeypatch, world_size, piece):
     monkeypatch.setattr(sharded, "_HASHED_TIES", 2)
+    if piece is not None:  # (places keyed a piece at a time: a million, here 5)
+        monkeypatch.setattr(sharded, "_PIECE", piece)
     g = torch.Generator().manual_seed(world_size)
     for total in (2, 3, 17, 400):
         for count in {0, 1, total // 2, total - 1, total}:
@@ -119,6 +123,21 @@ def test_a_tie_draw_keyed_by_rank_draws_count_places_the_same_at_any_number_of_r
                 return F.tie_draw(count, total, F.generator(total, count), (first, stop - first), gather)
 
             assert torch.equal(torch.cat(in_threads(world_size, work)), whole), (total, count)
+
+
+@pytest.mark.parametrize("piece", [None, 3])
+def test_a_tie_draw_keyed_by_rank_draws_the_places_with_the_count_smallest_keys(monkeypatch, piece):
+    """The draw's definition: one seed from the generator, each place keyed by the 64-bit mix of seed plus place, the
+    ``count`` smallest keys drawn (in one process, whether the places are keyed whole or in pieces)."""
+    monkeypatch.setattr(sharded, "_HASHED_TIES", 2)
+    if piece is not None:
+        monkeypatch.setattr(sharded, "_PIECE", piece)
+    for total, count in ((2, 1), (17, 0), (17, 9), (17, 17), (400, 123)):
+        seed = int(torch.randint(0, 2**62, (1,), generator=F.generator(total, count)))
+        keys = sharded._mix64(np.arange(total, dtype=np.uint64) + np.uint64(seed))
+        expected = torch.zeros(total, dtype=torch.bool)
+        expected[torch.from_numpy(np.argsort(keys)[:count].astype(np.int64))] = True
+        assert torch.equal(F.tie_draw(count, total, F.generator(total, count)), expected), (total, count)
 
 
 def test_a_tie_draw_keyed_by_rank_draws_every_subset_equally_often(monkeypatch):
