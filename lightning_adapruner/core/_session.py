@@ -541,7 +541,7 @@ class ShardedSession(PruningSession):
         if budget == total:
             return candidates
         pick = self.method.final_subset if final else self.method.plan
-        unknown, unseen = torch.zeros(candidates.numel(), dtype=torch.bool), 0
+        unknown, unseen = torch.zeros(1, dtype=torch.bool).expand(candidates.numel()), 0  # (a view: no allocation)
         if self.method.needs_evidence:  # (a count every rank gathers, 0 where the evidence covers all its samples)
             evidence = self.seen if (given := self.method.evidence()) is None else given
             unknown = unknown if bool(evidence.all()) else ~evidence.index_select(0, candidates)

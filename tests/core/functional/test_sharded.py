@@ -301,6 +301,18 @@ def test_the_default_256_buckets_draw_every_order_equally_often(monkeypatch):
     assert len(counts) == 24 and sum((c - 250) ** 2 / 250 for c in counts.values()) < 64.0  # 23 d.o.f.: p = 1e-6
 
 
+def test_a_shuffle_drawn_and_grouped_in_pieces_is_the_shuffle_of_one_piece(monkeypatch):
+    """The bucket bytes are drawn, and the values grouped by bucket, a piece at a time: any piece size gives the
+    same order (the generator's stream is the same drawn whole or in parts)."""
+    values = torch.arange(1001, dtype=torch.int32) * 5
+    monkeypatch.setattr(sharded, "_PIECE", 1001)  # one draw, groups of 250
+    whole = F.shuffled(values, torch.Generator().manual_seed(4))
+    for piece in (16, 40):  # draws of 16 or 40 pairs, groups of 4 or 10
+        monkeypatch.setattr(sharded, "_PIECE", piece)
+        assert torch.equal(F.shuffled(values, torch.Generator().manual_seed(4)), whole), piece
+    assert not torch.equal(whole, values)
+
+
 def test_a_shuffle_is_a_permutation_drawn_from_the_generator_alone():
     values = torch.arange(3, 3 * (1 << 20) + 3, 3, dtype=torch.int32)  # a million: the bucket path by default
     first = F.shuffled(values, torch.Generator().manual_seed(1))
@@ -313,12 +325,16 @@ def test_a_shuffle_is_a_permutation_drawn_from_the_generator_alone():
         F.shuffled(small, gen, buckets=0)
 
 
-def test_values_at_every_index_in_order_are_the_values_themselves_else_a_gather():
+@pytest.mark.parametrize("piece", [None, 3], ids=["whole", "checked_in_pieces_of_3"])
+def test_values_at_every_index_in_order_are_the_values_themselves_else_a_gather(monkeypatch, piece):
+    if piece is not None:  # (the order is checked a million at a time; here 3: a swap on and between pieces)
+        monkeypatch.setattr(sharded, "_PIECE", piece)
     values = torch.arange(10.0) * 3
     assert F.values_at(values, torch.arange(10)) is values  # no copy of a shard's scores for a cut among all
-    for indices in (torch.arange(9, -1, -1), torch.tensor([0, 2, 2, 3, 4, 5, 6, 7, 8, 9]), torch.arange(5)):
-        out = F.values_at(values, indices)  # reversed, a repeat between the right ends, fewer
-        assert out is not values and torch.equal(out, values[indices])
+    swaps = [torch.arange(10)[[*range(j), j + 1, j, *range(j + 2, 10)]] for j in range(1, 8)]  # the ends right
+    for indices in (torch.arange(9, -1, -1), torch.tensor([0, 2, 2, 3, 4, 5, 6, 7, 8, 9]), torch.arange(5), *swaps):
+        out = F.values_at(values, indices)  # reversed, a repeat between the right ends, fewer, one pair swapped
+        assert out is not values and torch.equal(out, values[indices]), indices
     assert F.values_at(torch.zeros(0), torch.zeros(0, dtype=torch.long)).numel() == 0
 
 
