@@ -88,12 +88,12 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
     Every rank calls it with its ``rank``, the same ``k`` and a generator in the same state. The cut is found by
     a radix search on :func:`order_keys`: a histogram of the keys' top 16 bits summed over the ranks names the
     bin of the ``k``-th largest score, a histogram of the low 16 bits of that bin's keys names the score itself.
-    Four small gathers (shard sizes, two histograms of 65 536 counts, the tie counts); the scores are turned into
-    keys once, a million at a time, and the keys read three times; beyond the shard, 4 bytes per local sample (the
-    keys), the returned mask and 8 bytes per local tie at the cut (3 more from a million ties). Ties at the cut
-    are drawn by the very call ``select_top`` makes (:func:`tie_draw`), over the ties in global order, so the union
-    over ranks is ``select_top``'s result bit for bit at any number of processes; from a million ties each rank
-    draws among its own (under a million, every rank draws them all, as one process does).
+    Four small gathers (shard sizes, two histograms of 65 536 counts, the tie counts); the scores are read three
+    times, turned into keys a million at a time; beyond the shard, the returned mask, 4 MB of keys and 8 bytes per
+    local tie at the cut (3 more from a million ties). Ties at the cut are drawn by the very call ``select_top``
+    makes (:func:`tie_draw`), over the ties in global order, so the union over ranks is ``select_top``'s result bit
+    for bit at any number of processes; from a million ties each rank draws among its own (under a million, every
+    rank draws them all, as one process does).
 
     ``gather`` stacks every rank's tensor (``Collectives.gather_rows``); a result without the stacking dimension
     (Lightning's ``strategy.all_gather`` in one process) is read as one rank's.
@@ -123,19 +123,30 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
         raise ValueError(f"k must be in [0, {n}], got {k}")
     if k in (0, n):  # as select_top: nothing or everything, and the generator untouched
         return torch.full((size,), k == n, dtype=torch.bool)
-    keys, counts, half = torch.empty(size, dtype=torch.int32), np.zeros(1 << _BITS, dtype=np.int64), 1 << (_BITS - 1)
-    pieces = list(zip(range(0, size, _PIECE), keys.split(_PIECE)))  # (temporaries of a piece only, in cache)
-    halves = keys.numpy().view(np.uint16)  # every key's two 16-bit halves, the high one second on little-endian
+    piece, counts = torch.empty(min(size, _PIECE), dtype=torch.int32), np.zeros(1 << _BITS, dtype=np.int64)
+    halves, half = piece.numpy().view(np.uint16), 1 << (_BITS - 1)  # (a key's halves: the high one second on LE)
     lo, hi = (0, 1) if sys.byteorder == "little" else (1, 0)
-    for start, part in pieces:  # histograms of 16-bit halves read in place (numpy's bincount: a third the time)
-        _order_keys_into(local_scores[start : start + part.numel()], part)
-        counts += np.bincount(halves[2 * start + hi : 2 * (start + part.numel()) : 2], minlength=1 << _BITS)
+    made = [-1]  # the first score whose keys the piece holds
+
+    def keyed(start: int) -> tuple[Tensor, np.ndarray, np.ndarray]:
+        """The keys of the scores from ``start``, a piece of them, and the keys' top and low 16-bit halves (views):
+        made again for each pass (in cache: cheaper than 4 bytes a sample of fresh memory), once if one piece."""
+        part = piece[: min(_PIECE, size - start)]
+        if made[0] != start:
+            _order_keys_into(local_scores[start : start + part.numel()], part)
+            made[0] = start
+        both = halves[: 2 * part.numel()]
+        return part, both[hi::2], both[lo::2]
+
+    starts = range(0, size, _PIECE)
+    for start in starts:  # histograms of 16-bit halves read in place (numpy's bincount: a third the time)
+        counts += np.bincount(keyed(start)[1], minlength=1 << _BITS)
     counts = np.roll(counts, half)  # the top halves as signed digits: bin d + 2**15 counts top digit d
     digit, above = _digit(gathered(torch.from_numpy(counts)).sum(0), k)
     high, dense = digit - half, 2 * int(counts[digit]) > size  # (dense: most of this rank's keys in the cut's bin)
     counts[:] = 0
-    for start, part in pieces:  # the low 16 bits of the keys in the cut's bin (dense: all but those outside)
-        top, bottom = (halves[2 * start + at : 2 * (start + part.numel()) : 2] for at in (hi, lo))
+    for start in starts:  # the low 16 bits of the keys in the cut's bin (dense: all but those outside)
+        _, top, bottom = keyed(start)
         if dense:
             counts += np.bincount(bottom, minlength=1 << _BITS)
             counts -= np.bincount(bottom[top != (high & 0xFFFF)], minlength=1 << _BITS)
@@ -144,7 +155,8 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
     low, above_low = _digit(gathered(torch.from_numpy(counts)).sum(0), k - above)
     threshold = (high << _BITS) + low  # the k-th largest key
     keep, ties = torch.empty(size, dtype=torch.bool), [torch.zeros(0, dtype=torch.long)]
-    for start, part in pieces:
+    for start in starts:
+        part = keyed(start)[0]
         torch.gt(part, threshold, out=keep[start : start + part.numel()])
         ties.append((part == threshold).nonzero().flatten() + start)
     local_ties = torch.cat(ties)
