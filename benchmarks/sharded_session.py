@@ -73,10 +73,10 @@ class GlooCollectives:
         return box[0]
 
 
-def arm(rank: int, world_size: int, n: int, out: str, sharded: bool, method: str) -> None:
+def arm(rank: int, world_size: int, n: int, out: str, sharded: bool, method: str, run: int = 0) -> None:
     torch.set_num_threads(1)
     if sharded:
-        dist.init_process_group("gloo", init_method=f"file://{out}/store", rank=rank, world_size=world_size)
+        dist.init_process_group("gloo", init_method=f"file://{out}/store{run}", rank=rank, world_size=world_size)
     comm = GlooCollectives(world_size, rank) if sharded else SingleProcess()
     base = current_rss_mb()
     session = (ShardedSession if sharded else PruningSession)(
@@ -186,8 +186,8 @@ def main() -> None:
         )  # (rank 0 of the replicated arm: one process is a rank)
         replicated = json.loads((Path(out) / "rank0-0.json").read_text())
         expected, runs, same_runs = torch.sort(torch.load(Path(out) / "kept0-0.pt")).values, [], []
-        for _ in range(args.repeats):  # (each run a fresh set of processes: the same plan, timed again)
-            mp.spawn(arm, args=(w, n, out, True, args.method), nprocs=w)
+        for run in range(args.repeats):  # (each run a fresh set of processes and store: the same plan, timed again)
+            mp.spawn(arm, args=(w, n, out, True, args.method, run), nprocs=w)
             runs.append([json.loads((Path(out) / f"rank1-{r}.json").read_text()) for r in range(w)])
             joined = torch.sort(torch.cat([torch.load(Path(out) / f"kept1-{r}.pt") for r in range(w)])).values
             same_runs.append(torch.equal(joined, expected))
