@@ -133,7 +133,7 @@ def arm(rank: int, world_size: int, n: int, out: str, sharded: bool, method: str
         "randperm_s": randperm_s,
         "plan_beyond_shuffle_s": plan_s - shuffle_s,
     }
-    torch.save(kept, Path(out) / f"kept{int(sharded)}-{rank}.pt")
+    torch.save(kept, Path(out) / f"kept{int(sharded)}-{run}-{rank}.pt")
     (Path(out) / f"rank{int(sharded)}-{rank}.json").write_text(json.dumps(result))
     if sharded:
         dist.barrier()
@@ -185,14 +185,17 @@ def main() -> None:
             arm, args=(w, n, out, False, args.method), nprocs=1
         )  # (rank 0 of the replicated arm: one process is a rank)
         replicated = json.loads((Path(out) / "rank0-0.json").read_text())
-        expected, runs, same_runs = torch.sort(torch.load(Path(out) / "kept0-0.pt")).values, [], []
+        runs = []
         for run in range(args.repeats):  # (each run a fresh set of processes and store: the same plan, timed again)
             mp.spawn(arm, args=(w, n, out, True, args.method, run), nprocs=w)
             runs.append([json.loads((Path(out) / f"rank1-{r}.json").read_text()) for r in range(w)])
-            joined = torch.sort(torch.cat([torch.load(Path(out) / f"kept1-{r}.pt") for r in range(w)])).values
-            same_runs.append(torch.equal(joined, expected))
         mp.spawn(plain_arm, args=(w, n, out), nprocs=1)
         plain = json.loads((Path(out) / "plain.json").read_text())
+        # the kept sets read only now: a spawned process's peak RSS (getrusage) starts at its parent's RSS
+        expected, same_runs = torch.sort(torch.load(Path(out) / "kept0-0-0.pt")).values, []
+        for run in range(args.repeats):
+            joined = torch.sort(torch.cat([torch.load(Path(out) / f"kept1-{run}-{r}.pt") for r in range(w)])).values
+            same_runs.append(torch.equal(joined, expected))
     slowest = [{key: max(r[key] for r in ranks) for key in ranks[0] if key != "own"} for ranks in runs]
     sharded = sorted(slowest, key=lambda run: run["plan_s"])[(len(slowest) - 1) // 2]  # the median run
     print(f"{'':48s}{'replicated':>12s}{'sharded':>12s}{'ratio':>8s}")
