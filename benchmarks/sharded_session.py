@@ -133,7 +133,7 @@ def arm(rank: int, world_size: int, n: int, out: str, sharded: bool, method: str
         "randperm_s": randperm_s,
         "plan_beyond_shuffle_s": plan_s - shuffle_s,
     }
-    torch.save(kept, Path(out) / f"kept{int(sharded)}-{run}-{rank}.pt")
+    torch.save(kept.int() if n < 2**31 else kept, Path(out) / f"kept{int(sharded)}-{run}-{rank}.pt")  # (340 MB at 100M)
     (Path(out) / f"rank{int(sharded)}-{rank}.json").write_text(json.dumps(result))
     if sharded:
         dist.barrier()
@@ -178,6 +178,8 @@ def main() -> None:
     parser.add_argument("--method", choices=sorted(METHODS), default="el2n")
     parser.add_argument("--repeats", type=int, default=1, help="runs of the sharded arm (the table: the median run)")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
     n, w = args.n, args.world_size
     print(f"N = {n:,} over {w} processes (N/W = {n // w:,}); {args.method}, first pruned epoch keeps 0.85")
     with tempfile.TemporaryDirectory() as out:

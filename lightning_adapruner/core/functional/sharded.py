@@ -89,8 +89,9 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
     a radix search on :func:`order_keys`: a histogram of the keys' top 16 bits summed over the ranks names the
     bin of the ``k``-th largest score, a histogram of the low 16 bits of that bin's keys names the score itself.
     Four small gathers (shard sizes, two histograms of 65 536 counts, the tie counts); the scores are read three
-    times, turned into keys a million at a time; beyond the shard, the returned mask, 4 MB of keys and 8 bytes per
-    local tie at the cut (3 more from a million ties). Ties at the cut are drawn by the very call ``select_top``
+    times (once where the shard is one piece), turned into keys a million at a time; beyond the shard, the returned
+    mask, 4 MB of keys and 8 bytes per local tie at the cut (3 more from a million ties). Scores other than float32
+    on the CPU are converted once, whole. Ties at the cut are drawn by the very call ``select_top``
     makes (:func:`tie_draw`), over the ties in global order, so the union over ranks is ``select_top``'s result bit
     for bit at any number of processes; from a million ties each rank draws among its own (under a million, every
     rank draws them all, as one process does).
@@ -123,6 +124,8 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
         raise ValueError(f"k must be in [0, {n}], got {k}")
     if k in (0, n):  # as select_top: nothing or everything, and the generator untouched
         return torch.full((size,), k == n, dtype=torch.bool)
+    if local_scores.dtype != torch.float32 or local_scores.device.type != "cpu":  # (once, not once a pass)
+        local_scores = local_scores.detach().float().cpu()
     piece, counts = torch.empty(min(size, _PIECE), dtype=torch.int32), np.zeros(1 << _BITS, dtype=np.int64)
     halves, half = piece.numpy().view(np.uint16), 1 << (_BITS - 1)  # (a key's halves: the high one second on LE)
     lo, hi = (0, 1) if sys.byteorder == "little" else (1, 0)
@@ -188,7 +191,7 @@ def tie_draw(
     vanished), one 64-bit seed from ``gen`` keys each place by a bijective 64-bit mix of seed plus place (keys all
     distinct: no tie among them) and the ``count`` smallest keys are drawn, found by a radix search over 16-bit
     digits with four gathers of 65 536 counts: each rank keys only its own places, a million at a time, and keeps
-    2 bytes a place (the keys' top 16 bits).
+    3 bytes a place (the keys' top 16 bits and a mask).
 
     Example::
 

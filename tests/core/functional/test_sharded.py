@@ -125,19 +125,40 @@ def test_a_tie_draw_keyed_by_rank_draws_count_places_the_same_at_any_number_of_r
             assert torch.equal(torch.cat(in_threads(world_size, work)), whole), (total, count)
 
 
-@pytest.mark.parametrize("piece", [None, 3])
-def test_a_tie_draw_keyed_by_rank_draws_the_places_with_the_count_smallest_keys(monkeypatch, piece):
+SMALL_DRAWS = ((2, 1), (17, 0), (17, 9), (17, 17), (400, 123))
+LARGE_DRAWS = ((200_000, 77_777), (200_000, 1))  # (the cut's top 16-bit digit holds several places: their keys decide)
+
+
+@pytest.mark.parametrize(
+    "piece, draws", [(None, SMALL_DRAWS), (3, SMALL_DRAWS), (1000, LARGE_DRAWS)], ids=["whole", "pieces_of_3", "large"]
+)
+def test_a_tie_draw_keyed_by_rank_draws_the_places_with_the_count_smallest_keys(monkeypatch, piece, draws):
     """The draw's definition: one seed from the generator, each place keyed by the 64-bit mix of seed plus place, the
     ``count`` smallest keys drawn (in one process, whether the places are keyed whole or in pieces)."""
     monkeypatch.setattr(sharded, "_HASHED_TIES", 2)
     if piece is not None:
         monkeypatch.setattr(sharded, "_PIECE", piece)
-    for total, count in ((2, 1), (17, 0), (17, 9), (17, 17), (400, 123)):
+    for total, count in draws:
         seed = int(torch.randint(0, 2**62, (1,), generator=F.generator(total, count)))
         keys = sharded._mix64(np.arange(total, dtype=np.uint64) + np.uint64(seed))
         expected = torch.zeros(total, dtype=torch.bool)
         expected[torch.from_numpy(np.argsort(keys)[:count].astype(np.int64))] = True
         assert torch.equal(F.tie_draw(count, total, F.generator(total, count)), expected), (total, count)
+
+
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_a_large_tie_draw_keyed_in_pieces_by_rank_is_the_one_process_draw(monkeypatch, world_size):
+    monkeypatch.setattr(sharded, "_HASHED_TIES", 2)
+    monkeypatch.setattr(sharded, "_PIECE", 1000)
+    for total, count in LARGE_DRAWS:
+        whole = F.tie_draw(count, total, F.generator(total, count))
+        spans = [F.shard_span(total, world_size, r) for r in range(world_size)]
+
+        def work(rank, gather, spans=spans, total=total, count=count):
+            first, stop = spans[rank]
+            return F.tie_draw(count, total, F.generator(total, count), (first, stop - first), gather)
+
+        assert torch.equal(torch.cat(in_threads(world_size, work)), whole), (total, count)
 
 
 def test_a_tie_draw_keyed_by_rank_draws_every_subset_equally_often(monkeypatch):
