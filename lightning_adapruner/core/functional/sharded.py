@@ -27,6 +27,11 @@ _BITS = 16  # the 32-bit keys are resolved in two rounds of 16 bits: two histogr
 _PIECE = 1 << 20  # scores turned into keys at a time: about 20 MB of temporaries at any shard size
 
 
+def _spans(n: int) -> list[tuple[int, int]]:
+    """``[0, n)`` in pieces of ``_PIECE``: ``(low, high)`` of each (none for ``n <= 0``)."""
+    return [(low, min(n, low + _PIECE)) for low in range(0, n, _PIECE)]
+
+
 def shard_span(num_samples: int, world_size: int, rank: int) -> tuple[int, int]:
     """The samples ``[start, stop)`` rank ``rank`` owns: contiguous blocks in rank order, sizes differing by one
     at most.
@@ -213,13 +218,12 @@ def tie_draw(
     if not 0 <= count <= total:
         raise ValueError(f"count must be in [0, {total}], got {count}")
     seed = np.uint64(int(torch.randint(0, 2**62, (1,), generator=gen)))
-    # The places are keyed a million at a time and only the keys' top 16 bits kept (2 bytes a place): keys under
-    # the cut's top digit are all drawn, those above it none, and the few in it are keyed again in full.
+    # The places are keyed a million at a time and only the keys' top 16 bits kept (2 bytes a place, and 1 of mask):
+    # keys under the cut's top digit are all drawn, those above it none, and the few in it are keyed again in full.
     tops, top_at = np.empty(size, dtype=np.uint16), 3 if sys.byteorder == "little" else 0
     part, scratch = (np.empty(min(size, _PIECE), dtype=np.uint64) for _ in range(2))
     counts = np.zeros(1 << _BITS, dtype=np.int64)
-    for low in range(0, size, _PIECE):
-        high = min(size, low + _PIECE)
+    for low, high in _spans(size):
         keys = part[: high - low]
         _mix64(np.add(np.arange(first + low, first + high, dtype=np.uint64), seed, out=keys), scratch)
         tops[low:high] = keys.view(np.uint16)[top_at::4]
@@ -377,11 +381,8 @@ def values_at(values: Tensor, indices: Tensor) -> Tensor:
 
 def _increasing(values: Tensor) -> bool:
     """Whether 1-D ``values`` increase strictly, compared a million at a time (no temporary of their size)."""
-    for low in range(0, values.numel() - 1, _PIECE):
-        high = min(low + _PIECE, values.numel() - 1)
-        if not bool((values[low + 1 : high + 1] > values[low:high]).all()):
-            return False
-    return True
+    pairs = _spans(values.numel() - 1)  # (each piece: the entries low .. high - 1 against their successors)
+    return all(bool((values[low + 1 : high + 1] > values[low:high]).all()) for low, high in pairs)
 
 
 def shuffled(values: Tensor, gen: torch.Generator, buckets: int | None = None) -> Tensor:
@@ -409,8 +410,7 @@ def shuffled(values: Tensor, gen: torch.Generator, buckets: int | None = None) -
         return values.index_select(0, torch.randperm(n, generator=gen, dtype=torch.int32 if n < 2**31 else torch.long))
     if buckets == 256:  # random bytes, two from each uniform 16-bit draw (a third less time than a draw each)
         pairs = np.empty((n + 1) // 2, dtype=np.uint16)
-        for low in range(0, pairs.size, _PIECE):  # (drawn a million at a time: the generator's stream is the same)
-            high = min(pairs.size, low + _PIECE)
+        for low, high in _spans(pairs.size):  # (drawn a million at a time: the generator's stream is the same)
             pairs[low:high] = torch.randint(0, 1 << 16, (high - low,), generator=gen, dtype=torch.int32).numpy()
         keys = pairs.view(np.uint8)[:n]
     else:
