@@ -21,7 +21,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from torch.utils.data import DataLoader, IterableDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import TinyModel, random_dataset  # noqa: E402
+from helpers import TinyModel, destroy_process_group, random_dataset  # noqa: E402
 
 from lightning_adapruner import BatchSelection  # noqa: E402
 
@@ -132,6 +132,7 @@ def main() -> None:
     )
     trainer.fit(model, datamodule=LateLoader(args.kind, args.data), ckpt_path=args.resume)
     torch.save(model.steps, args.out / f"rank{trainer.global_rank}.pt")
+    destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -93,6 +93,13 @@ def trainer(**kwargs) -> L.Trainer:
     return L.Trainer(**defaults)
 
 
+def destroy_process_group() -> None:
+    """The end of a worker script that a launcher started (torchrun, Lightning's ``ddp``): gloo can abort a process
+    that exits with its group alive, after it trained to the end (status 134)."""
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def loader(ds, batch_size: int = 32, shuffle: bool = True, **kwargs) -> DataLoader:
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, **kwargs)
 

@@ -17,7 +17,7 @@ import torch
 from lightning.pytorch.strategies import DDPStrategy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import TinyModel, loader, random_dataset  # noqa: E402
+from helpers import TinyModel, destroy_process_group, loader, random_dataset  # noqa: E402
 
 from lightning_adapruner import AdaPruner, DataPruning  # noqa: E402
 
@@ -62,6 +62,7 @@ def main() -> None:
         enable_model_summary=False,
     )
     trainer.fit(TinyModel(), loader(random_dataset(400), 16))
+    destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ summary printed and written to ``<run dir>/metrics.json``.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import functools
 import json
@@ -221,12 +222,32 @@ def instantiate_loggers(cfg: DictConfig) -> list[Logger]:
     return loggers
 
 
+class DestroyProcessGroupAtExit(Callback):
+    """Destroys the process group when each process of a distributed run exits, as Lightning does for NCCL only.
+
+    A gloo run (DDP on CPU) left to the interpreter's shutdown can abort a process that trained to the end: gloo's
+    threads still hold work whose tensors need the interpreter ("terminate called without an active exception",
+    exit status 134), which fails the job and, under Lightning's launcher, every rank with it. Registered in
+    ``setup``, so it also runs in ranks that a spawning strategy started."""
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            _destroy_process_group_at_exit()
+
+
+@functools.cache
+def _destroy_process_group_at_exit() -> None:  # once per process, however many fits it runs
+    atexit.register(lambda: torch.distributed.is_initialized() and torch.distributed.destroy_process_group())
+
+
 def build_trainer(cfg: DictConfig, pruning_callback: Callback | None) -> pl.Trainer:
-    """A Trainer from ``cfg.trainer`` with the configured loggers and callbacks plus ``pruning_callback``."""
+    """A Trainer from ``cfg.trainer`` with the configured loggers and callbacks plus ``pruning_callback`` (and
+    :class:`DestroyProcessGroupAtExit`)."""
     loggers = instantiate_loggers(cfg)
     callbacks = instantiate_callbacks(
         cfg, with_logger=bool(loggers), with_progress_bar=cfg.trainer.get("enable_progress_bar", True) is not False
     )
+    callbacks.append(DestroyProcessGroupAtExit())
     if pruning_callback is not None:
         callbacks.append(pruning_callback)
     return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
