@@ -95,8 +95,8 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
     bin of the ``k``-th largest score, a histogram of the low 16 bits of that bin's keys names the score itself.
     Four small gathers (shard sizes, two histograms of 65 536 counts, the tie counts); the scores are read three
     times (once where the shard is one piece), turned into keys a million at a time; beyond the shard, the returned
-    mask, 4 MB of keys and 8 bytes per local tie at the cut (3 more from a million ties). Scores other than float32
-    on the CPU are converted once, whole. Ties at the cut are drawn by the very call ``select_top``
+    mask, 8 MB of keys and their digits, 8 bytes per local tie at the cut (3 more from a million ties). Scores other
+    than float32 on the CPU are converted once, whole. Ties at the cut are drawn by the very call ``select_top``
     makes (:func:`tie_draw`), over the ties in global order, so the union over ranks is ``select_top``'s result bit
     for bit at any number of processes; from a million ties each rank draws among its own (under a million, every
     rank draws them all, as one process does).
@@ -131,42 +131,45 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
         return torch.full((size,), k == n, dtype=torch.bool)
     if local_scores.dtype != torch.float32 or local_scores.device.type != "cpu":  # (once, not once a pass)
         local_scores = local_scores.detach().float().cpu()
-    piece, counts = torch.empty(min(size, _PIECE), dtype=torch.int32), np.zeros(1 << _BITS, dtype=np.int64)
-    halves, half = piece.numpy().view(np.uint16), 1 << (_BITS - 1)  # (a key's halves: the high one second on LE)
-    lo, hi = (0, 1) if sys.byteorder == "little" else (1, 0)
-    made = [-1]  # the first score whose keys the piece holds
+    # a piece of keys, made again for each pass (in cache: cheaper than 4 bytes a sample of fresh memory; once if
+    # the shard is one piece), and its 16-bit digits (torch's bincount of int32: under half numpy's time on uint16)
+    piece, digits = (torch.empty(min(size, _PIECE), dtype=torch.int32) for _ in range(2))
+    made, bins, half = [-1], 1 << _BITS, 1 << (_BITS - 1)  # (made: the first score whose keys the piece holds)
 
-    def keyed(start: int) -> tuple[Tensor, np.ndarray, np.ndarray]:
-        """The keys of the scores from ``start``, a piece of them, and the keys' top and low 16-bit halves (views):
-        made again for each pass (in cache: cheaper than 4 bytes a sample of fresh memory), once if one piece."""
+    def keyed(start: int) -> Tensor:
         part = piece[: min(_PIECE, size - start)]
         if made[0] != start:
             _order_keys_into(local_scores[start : start + part.numel()], part)
             made[0] = start
-        both = halves[: 2 * part.numel()]
-        return part, both[hi::2], both[lo::2]
+        return part
+
+    def histogram(values: Tensor) -> Tensor:
+        return torch.bincount(values, minlength=bins)
 
     starts = range(0, size, _PIECE)
-    for start in starts:  # histograms of 16-bit halves read in place (numpy's bincount: a third the time)
-        counts += np.bincount(keyed(start)[1], minlength=1 << _BITS)
-    counts = np.roll(counts, half)  # the top halves as signed digits: bin d + 2**15 counts top digit d
-    digit, above = _digit(gathered(torch.from_numpy(counts)).sum(0), k)
+    counts = torch.zeros(bins, dtype=torch.long)
+    for start in starts:  # top digits, signed, as bins: bin d + 2**15 counts top digit d
+        part = keyed(start)
+        counts += histogram(torch.bitwise_right_shift(part, _BITS, out=digits[: part.numel()]).add_(half))
+    digit, above = _digit(gathered(counts).sum(0), k)
     high, dense = digit - half, 2 * int(counts[digit]) > size  # (dense: most of this rank's keys in the cut's bin)
-    counts[:] = 0
+    counts.zero_()
     for start in starts:  # the low 16 bits of the keys in the cut's bin (dense: all but those outside)
-        _, top, bottom = keyed(start)
+        part = keyed(start)
+        low_bits = torch.bitwise_and(part, bins - 1, out=digits[: part.numel()])
+        outside = (part >> _BITS).numpy() != high
         if dense:
-            counts += np.bincount(bottom, minlength=1 << _BITS)
-            counts -= np.bincount(bottom[top != (high & 0xFFFF)], minlength=1 << _BITS)
+            counts += histogram(low_bits)
+            counts -= histogram(torch.from_numpy(low_bits.numpy()[outside]))
         else:
-            counts += np.bincount(bottom[top == (high & 0xFFFF)], minlength=1 << _BITS)
-    low, above_low = _digit(gathered(torch.from_numpy(counts)).sum(0), k - above)
+            counts += histogram(torch.from_numpy(low_bits.numpy()[~outside]))
+    low, above_low = _digit(gathered(counts).sum(0), k - above)
     threshold = (high << _BITS) + low  # the k-th largest key
     keep, ties = torch.empty(size, dtype=torch.bool), [torch.zeros(0, dtype=torch.long)]
     for start in starts:
-        part = keyed(start)[0]
+        part = keyed(start)
         torch.gt(part, threshold, out=keep[start : start + part.numel()])
-        ties.append((part == threshold).nonzero().flatten() + start)
+        ties.append(torch.from_numpy(np.flatnonzero(part.numpy() == threshold) + start))  # (numpy's: an eighth)
     local_ties = torch.cat(ties)
     tie_counts = gathered(torch.tensor([local_ties.numel()])).flatten()
     first = int(tie_counts[:rank].sum())  # this rank's ties are these places of the global tie list
