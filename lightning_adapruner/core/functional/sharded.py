@@ -154,22 +154,25 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
     digit, above = _digit(gathered(counts).sum(0), k)
     high, dense = digit - half, 2 * int(counts[digit]) > size  # (dense: most of this rank's keys in the cut's bin)
     counts.zero_()
+    flags, picked = np.empty(piece.numel(), dtype=bool), torch.empty_like(piece)  # (reused: no fresh pages)
     for start in starts:  # the low 16 bits of the keys in the cut's bin (dense: all but those outside)
         part = keyed(start)
-        low_bits = torch.bitwise_and(part, bins - 1, out=digits[: part.numel()])
-        outside = (part >> _BITS).numpy() != high
+        out, marked = digits[: part.numel()], flags[: part.numel()]
+        np.equal(torch.bitwise_right_shift(part, _BITS, out=out).numpy(), high, out=marked)  # in the cut's bin
         if dense:
-            counts += histogram(low_bits)
-            counts -= histogram(torch.from_numpy(low_bits.numpy()[outside]))
-        else:
-            counts += histogram(torch.from_numpy(low_bits.numpy()[~outside]))
+            np.logical_not(marked, out=marked)
+        low_bits = torch.bitwise_and(part, bins - 1, out=out)
+        chosen = picked[: int(np.count_nonzero(marked))]
+        np.compress(marked, low_bits.numpy(), out=chosen.numpy())
+        counts += histogram(low_bits) - histogram(chosen) if dense else histogram(chosen)
     low, above_low = _digit(gathered(counts).sum(0), k - above)
     threshold = (high << _BITS) + low  # the k-th largest key
     keep, ties = torch.empty(size, dtype=torch.bool), [torch.zeros(0, dtype=torch.long)]
     for start in starts:
         part = keyed(start)
         torch.gt(part, threshold, out=keep[start : start + part.numel()])
-        ties.append(torch.from_numpy(np.flatnonzero(part.numpy() == threshold) + start))  # (numpy's: an eighth)
+        tied = np.equal(part.numpy(), threshold, out=flags[: part.numel()])
+        ties.append(torch.from_numpy(np.flatnonzero(tied)).add_(start))  # (numpy's: an eighth of torch's nonzero)
     local_ties = torch.cat(ties)
     tie_counts = gathered(torch.tensor([local_ties.numel()])).flatten()
     first = int(tie_counts[:rank].sum())  # this rank's ties are these places of the global tie list
