@@ -228,7 +228,8 @@ class DestroyProcessGroupAtExit(Callback):
     A gloo run (DDP on CPU) left to the interpreter's shutdown can abort a process that trained to the end: gloo's
     threads still hold work whose tensors need the interpreter ("terminate called without an active exception",
     exit status 134), which fails the job and, under Lightning's launcher, every rank with it. Registered in
-    ``setup``, so it also runs in ranks that a spawning strategy started."""
+    ``setup``, so it also runs in ranks that ``ddp_spawn`` started; ranks that ``ddp_fork`` forked end by
+    ``os._exit``, without the interpreter's shutdown where the abort happens (and without exit handlers)."""
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if torch.distributed.is_available() and torch.distributed.is_initialized():

@@ -95,11 +95,11 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
     bin of the ``k``-th largest score, a histogram of the low 16 bits of that bin's keys names the score itself.
     Four small gathers (shard sizes, two histograms of 65 536 counts, the tie counts); the scores are read three
     times (once where the shard is one piece), turned into keys a million at a time; beyond the shard, the returned
-    mask, 8 MB of keys and their digits, 8 bytes per local tie at the cut (3 more from a million ties). Scores other
-    than float32 on the CPU are converted once, whole. Ties at the cut are drawn by the very call ``select_top``
-    makes (:func:`tie_draw`), over the ties in global order, so the union over ranks is ``select_top``'s result bit
-    for bit at any number of processes; from a million ties each rank draws among its own (under a million, every
-    rank draws them all, as one process does).
+    mask, 13 MB of piece-sized buffers (keys, digits, marks), 8 bytes per local tie at the cut (3 more from a
+    million ties). Scores other than float32 on the CPU are converted once, whole. Ties at the cut are drawn by the
+    very call ``select_top`` makes (:func:`tie_draw`), over the ties in global order, so the union over ranks is
+    ``select_top``'s result bit for bit at any number of processes; from a million ties each rank draws among its
+    own (under a million, every rank draws them all, as one process does).
 
     ``gather`` stacks every rank's tensor (``Collectives.gather_rows``); a result without the stacking dimension
     (Lightning's ``strategy.all_gather`` in one process) is read as one rank's.
