@@ -118,10 +118,10 @@ def sharded_select_top(local_scores: Tensor, k: int, gen: torch.Generator, rank:
         >>> mask.nonzero().flatten().tolist(), select_top(scores, 3, generator(0, 0)).tolist()
         ([1, 3, 5], [1, 3, 5])
     """
-    size = local_scores.numel()
+    size, device = local_scores.numel(), local_scores.device  # (sent from there: the scores move to the CPU below)
 
     def gathered(tensor: Tensor) -> Tensor:
-        return _stacked(gather, tensor, local_scores.device)
+        return _stacked(gather, tensor, device)
 
     sizes = gathered(torch.tensor([size])).flatten()
     n = int(sizes.sum())
