@@ -26,7 +26,6 @@ from lightning.pytorch.callbacks import (
 from lightning.pytorch.strategies import DDPStrategy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import destroy_process_group  # noqa: E402
 from template_project import MNISTDataModule, PrunedMNISTLitModule  # noqa: E402
 
 from lightning_adapruner import AdaptiveDatasetPruning  # noqa: E402
@@ -86,7 +85,6 @@ def main() -> None:
         "forwarded": pruning.forwarded_samples,
     }
     torch.save(launcher, args.out / "launcher.pt")
-    destroy_process_group()
 
 
 if __name__ == "__main__":
